@@ -1,0 +1,1 @@
+"""artgan: a TFX pipeline that turns a folder of images into a served GAN."""

@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines runner, container and manifests (filled by a later issue)."""
