@@ -1,0 +1,3 @@
+from artgan.components.gan_evaluator.component import GanEvaluator
+
+__all__ = ["GanEvaluator"]

@@ -1,0 +1,191 @@
+"""The ``artgan`` command line: a thin layer over functions the tests call directly."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+
+from artgan.errors import ArtganError
+from artgan.pipeline.config import PipelineConfig, ServingConfig
+
+DEFAULTS = PipelineConfig()
+SERVING = ServingConfig()
+
+
+def _add_run(commands) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run the pipeline locally (BeamDagRunner, MLMD in <home>/metadata.sqlite)",
+        description="Ingest images, train a GAN, evaluate it, and push it if it is good enough.",
+    )
+    run.add_argument("--data", help="image folder (default: the embedded scikit-learn digits)")
+    run.add_argument("--home", default=DEFAULTS.home, help="where everything goes (%(default)s)")
+    run.add_argument("--train-steps", type=int, default=DEFAULTS.train.train_steps)
+    run.add_argument("--batch-size", type=int, default=DEFAULTS.train.batch_size)
+    run.add_argument("--resolution", type=int, default=DEFAULTS.data.resolution)
+    run.add_argument("--channels", type=int, choices=(1, 3), default=DEFAULTS.data.channels)
+    run.add_argument("--eval-samples", type=int, default=DEFAULTS.eval.num_samples)
+    run.add_argument("--fid-threshold", type=float, default=DEFAULTS.eval.fid_threshold)
+    run.add_argument("--fid-margin", type=float, default=DEFAULTS.eval.fid_margin)
+    run.add_argument("--model-name", default=SERVING.model_name)
+    run.add_argument(
+        "--enable-cache", action="store_true", help="reuse outputs of unchanged components"
+    )
+    run.add_argument(
+        "--sample-seeds",
+        help="after the run, serve the latest pushed model and generate these seeds (e.g. 0-15)",
+    )
+
+
+def _add_serve(commands) -> None:
+    serve = commands.add_parser(
+        "serve", help="serve pushed generators over TensorFlow Serving's gRPC API"
+    )
+    serve.add_argument(
+        "--model-base-path",
+        default=PipelineConfig().serving_model_dir,
+        help="folder of integer version folders (%(default)s)",
+    )
+    serve.add_argument("--model-name", default=SERVING.model_name)
+    serve.add_argument("--host", default=SERVING.host)
+    serve.add_argument("--port", type=int, default=SERVING.port)
+    serve.add_argument("--max-batch-size", type=int, default=SERVING.max_batch_size)
+
+
+def _add_generate(commands) -> None:
+    generate = commands.add_parser("generate", help="ask a model server for images by seed")
+    generate.add_argument("--host", default=SERVING.host)
+    generate.add_argument("--port", type=int, default=SERVING.port)
+    generate.add_argument("--model-name", default=SERVING.model_name)
+    generate.add_argument("--version", type=int, help="model version (default: latest)")
+    generate.add_argument("--seeds", default="0-15", help="e.g. 0-15 or 1,5,9-12")
+    generate.add_argument("--out", default="generated", help="output folder (%(default)s)")
+
+
+def _add_data(commands) -> None:
+    data = commands.add_parser("data", help="export the embedded datasets as image folders")
+    datasets = data.add_subparsers(dest="dataset", required=True)
+    digits = datasets.add_parser("digits", help="scikit-learn's 1,797 8x8 handwritten digits")
+    digits.add_argument("--out", required=True, help="output folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="artgan", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log everything")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_run(commands)
+    _add_serve(commands)
+    _add_generate(commands)
+    _add_data(commands)
+    return parser
+
+
+def _config_from_args(args) -> PipelineConfig:
+    return dataclasses.replace(
+        DEFAULTS,
+        home=args.home,
+        data_dir=args.data or "",
+        data=dataclasses.replace(DEFAULTS.data, resolution=args.resolution, channels=args.channels),
+        train=dataclasses.replace(
+            DEFAULTS.train, train_steps=args.train_steps, batch_size=args.batch_size
+        ),
+        eval=dataclasses.replace(
+            DEFAULTS.eval,
+            num_samples=args.eval_samples,
+            fid_threshold=args.fid_threshold,
+            fid_margin=args.fid_margin,
+        ),
+        serving=dataclasses.replace(SERVING, model_name=args.model_name),
+    )
+
+
+def _run(args) -> None:
+    from artgan.pipeline.local_runner import resolve_paths, run_locally
+
+    config = resolve_paths(_config_from_args(args))
+    outcome = run_locally(config, enable_cache=args.enable_cache)
+    print(f"\nRun {outcome.run_id}: {outcome.summary()}")
+    print(f"  pipeline outputs: {config.pipeline_root}")
+    print(f"  ML Metadata:      {config.metadata_path}")
+    print(f"  training samples: {os.path.join(os.path.dirname(outcome.model_uri), 'model_run')}")
+    print(f"  evaluation:       {outcome.blessing_uri}/metrics.json")
+    print(f"  served models:    {config.serving_model_dir}")
+    if args.sample_seeds:
+        _sample_after_run(config, args.sample_seeds)
+    name = config.serving.model_name
+    print("\nServe and sample again:")
+    print(f"  artgan serve --model-base-path {config.serving_model_dir} --model-name {name}")
+    print(f"  artgan generate --model-name {name} --seeds 0-15 --out generated")
+
+
+def _sample_after_run(config: PipelineConfig, seeds_text: str) -> None:
+    from artgan.serving.client import parse_seeds, sample_served_model
+
+    if not os.path.isdir(config.serving_model_dir) or not os.listdir(config.serving_model_dir):
+        print(f"\nNo model has been pushed to {config.serving_model_dir} yet; nothing to sample.")
+        return
+    out_dir = os.path.join(config.home, "samples")
+    written = sample_served_model(
+        config.serving_model_dir, config.serving.model_name, parse_seeds(seeds_text), out_dir
+    )
+    print(f"\nServed version {written['version']} over gRPC; images: {written['grid']}")
+
+
+def _serve(args) -> None:
+    from artgan.serving.server import serve_forever
+
+    serve_forever(
+        args.model_base_path,
+        model_name=args.model_name,
+        host=args.host,
+        port=args.port,
+        max_batch_size=args.max_batch_size,
+    )
+
+
+def _generate(args) -> None:
+    from artgan.serving.client import GeneratorClient, parse_seeds, write_generated
+
+    client = GeneratorClient(args.host, args.port)
+    result = client.generate(args.model_name, parse_seeds(args.seeds), version=args.version)
+    written = write_generated(result, args.out)
+    print(f"{len(result.seeds)} images from {args.model_name} version {result.version}")
+    print(f"  grid: {written['grid']}")
+
+
+def _data(args) -> None:
+    from artgan import datasets
+
+    count = datasets.export_digits(args.out)
+    print(f"wrote {count} digit images to {os.path.abspath(args.out)}")
+
+
+COMMANDS = {"run": _run, "serve": _serve, "generate": _generate, "data": _data}
+
+
+def _configure_logging(verbose: bool) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not verbose:
+        for noisy in ("apache_beam", "absl", "tensorflow", "tfx", "ml_metadata"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        COMMANDS[args.command](args)
+    except ArtganError as error:
+        print(f"artgan {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Reading transformed examples (the Transform component's output) back as images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from artgan.errors import ArtganError
+from artgan.models.preprocessing import IMAGE_KEY, LABEL_KEY
+
+
+def _files(file_patterns: list[str]) -> list[str]:
+    files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
+    if not files:
+        raise ArtganError(f"no transformed examples match {file_patterns}")
+    return files
+
+
+def _parsed(file_patterns: list[str], feature_spec: dict[str, Any], keys: list[str]):
+    spec = {key: feature_spec[key] for key in keys if key in feature_spec}
+    records = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
+    return records.map(
+        lambda record: tf.io.parse_single_example(record, spec),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def image_dataset(
+    file_patterns: list[str], feature_spec: dict[str, Any], batch_size: int, seed: int
+) -> tf.data.Dataset:
+    """Endless shuffled batches of transformed images (float32 [B, H, W, C] in [-1, 1])."""
+    images = _parsed(file_patterns, feature_spec, [IMAGE_KEY]).map(lambda x: x[IMAGE_KEY]).cache()
+    return (
+        images.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def load_split(
+    file_patterns: list[str], feature_spec: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """All images (float32 [N, H, W, C]) and labels (int64 [N], or None) of a split."""
+    images, labels = [], []
+    for batch in _parsed(file_patterns, feature_spec, [IMAGE_KEY, LABEL_KEY]).batch(1024):
+        images.append(batch[IMAGE_KEY].numpy())
+        if LABEL_KEY in batch:
+            labels.append(batch[LABEL_KEY].numpy().reshape(-1))
+    if not images:
+        raise ArtganError(f"the transformed examples in {file_patterns} hold no images")
+    return np.concatenate(images), (np.concatenate(labels) if labels else None)

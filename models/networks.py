@@ -1,0 +1,52 @@
+"""DCGAN-class generator and discriminator that scale with the output resolution.
+
+The generator maps a latent vector to a 4x4 feature map and doubles the size per block until the
+configured resolution; the discriminator mirrors it. Images are in [-1, 1] (tanh), NHWC.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+
+def num_up_blocks(resolution: int) -> int:
+    """How many 2x blocks take a 4x4 map to ``resolution`` (a power of two >= 8)."""
+    return int(math.log2(resolution)) - 2
+
+
+def build_generator(
+    latent_dim: int, resolution: int, channels: int, width: int = 128
+) -> keras.Model:
+    """Latent [N, latent_dim] -> images [N, resolution, resolution, channels] in [-1, 1]."""
+    latents = keras.Input(shape=(latent_dim,), name="latents")
+    x = layers.Dense(4 * 4 * width, use_bias=False)(latents)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.Reshape((4, 4, width))(x)
+    filters = width
+    for _ in range(num_up_blocks(resolution)):
+        filters = max(filters // 2, 16)
+        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    images = layers.Conv2D(channels, 3, padding="same", activation="tanh", dtype="float32")(x)
+    return keras.Model(latents, images, name="generator")
+
+
+def build_discriminator(resolution: int, channels: int, width: int = 32) -> keras.Model:
+    """Images [N, resolution, resolution, channels] -> one real/fake logit per image."""
+    images = keras.Input(shape=(resolution, resolution, channels), name="images")
+    x = images
+    filters = width
+    for _ in range(num_up_blocks(resolution)):
+        x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
+        x = layers.LeakyReLU(0.2)(x)
+        filters *= 2
+    x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Flatten()(x)
+    logits = layers.Dense(1, dtype="float32")(x)
+    return keras.Model(images, logits, name="discriminator")

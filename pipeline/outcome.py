@@ -1,0 +1,73 @@
+"""What a pipeline run decided, read back from ML Metadata (blessing and push)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+PIPELINE_RUN_CONTEXT = "pipeline_run"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    blessed: bool
+    fid: float
+    inception_score: float
+    blessing_uri: str
+    model_uri: str
+    pushed: bool
+    pushed_version: str  # TF Serving version folder name, "" when nothing was pushed
+    pushed_destination: str
+
+    def summary(self) -> str:
+        verdict = "BLESSED" if self.blessed else "NOT blessed"
+        pushed = (
+            f"pushed as version {self.pushed_version} to {self.pushed_destination}"
+            if self.pushed
+            else "not pushed"
+        )
+        return f"model {verdict} (FID {self.fid:.3f}, IS {self.inception_score:.3f}); {pushed}"
+
+
+def _custom(artifact: metadata_store_pb2.Artifact, key: str, default=None):
+    if key not in artifact.custom_properties:
+        return default
+    value = artifact.custom_properties[key]
+    return getattr(value, value.WhichOneof("value"))
+
+
+def latest_run_outcome(
+    connection_config: metadata_store_pb2.ConnectionConfig,
+) -> RunOutcome | None:
+    """The blessing and push of the most recent pipeline run in the store, if any."""
+    store = metadata_store.MetadataStore(connection_config)
+    runs = store.get_contexts_by_type(PIPELINE_RUN_CONTEXT)
+    if not runs:
+        return None
+    run = max(runs, key=lambda context: context.id)
+    artifacts = store.get_artifacts_by_context(run.id)
+    type_names = {t.id: t.name for t in store.get_artifact_types()}
+    by_type: dict[str, metadata_store_pb2.Artifact] = {}
+    for artifact in artifacts:
+        if artifact.state == metadata_store_pb2.Artifact.LIVE:
+            by_type[type_names[artifact.type_id]] = artifact  # latest of each type wins
+    blessing = by_type.get("ModelBlessing")
+    model = by_type.get("Model")
+    push = by_type.get("PushedModel")
+    if blessing is None:
+        return None
+    return RunOutcome(
+        run_id=run.name,
+        blessed=_custom(blessing, "blessed", 0) == 1,
+        fid=float(_custom(blessing, "fid", math.nan)),
+        inception_score=float(_custom(blessing, "inception_score", math.nan)),
+        blessing_uri=blessing.uri,
+        model_uri=model.uri if model else "",
+        pushed=push is not None and _custom(push, "pushed", 0) == 1,
+        pushed_version=str(_custom(push, "pushed_version", "")) if push else "",
+        pushed_destination=str(_custom(push, "pushed_destination", "")) if push else "",
+    )

@@ -1,0 +1,90 @@
+"""The pipeline definition, shared by the local runner and (later) the Kubeflow compiler.
+
+ImageExampleGen -> StatisticsGen -> SchemaGen -> Transform -> Trainer -> GanEvaluator
+(with the latest blessed model as baseline) -> Pusher. Transform and Trainer name their
+functions by dotted path into the installed package, so no module file is built into a wheel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfx import v1 as tfx
+
+from artgan.components.gan_evaluator import GanEvaluator
+from artgan.components.image_example_gen import ImageExampleGen
+from artgan.pipeline.config import PipelineConfig, to_json
+
+PREPROCESSING_FN = "artgan.models.preprocessing.preprocessing_fn"
+RUN_FN = "artgan.models.trainer.run_fn"
+BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    data_dir: str,
+    pipeline_root: str,
+    serving_model_dir: str,
+    metadata_connection_config=None,
+    enable_cache: bool = False,
+) -> tfx.dsl.Pipeline:
+    """Builds the TFX pipeline for ``config`` reading images from ``data_dir``."""
+    config.validate()
+    example_gen = ImageExampleGen(input_base=data_dir, eval_percent=config.data.eval_percent)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+    )
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"data": dataclasses.asdict(config.data)},
+    )
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.train.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=0),
+        custom_config={
+            "data": dataclasses.asdict(config.data),
+            "train": dataclasses.asdict(config.train),
+        },
+    )
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(BASELINE_RESOLVER_ID)
+    evaluator = GanEvaluator(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=to_json(config.eval),
+    )
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
+        ),
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            transform,
+            trainer,
+            baseline_resolver,
+            evaluator,
+            pusher,
+        ],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(config.beam_args),
+    )

@@ -1,0 +1,155 @@
+"""ImageExampleGen's executor, run directly on tiny image folders."""
+
+import glob
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.types import artifact_utils, standard_artifacts
+
+from artgan.components.image_example_gen import ImageExampleGen
+from artgan.components.image_example_gen.executor import Executor
+from artgan.errors import ArtganError
+
+BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def _encode(size, mode, image_format, seed):
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], len(mode)), np.uint8)
+    image = Image.fromarray(pixels.squeeze(-1) if mode == "L" else pixels)
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def _write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _run(input_base, output_dir, eval_percent=30):
+    examples = standard_artifacts.Examples()
+    examples.uri = str(output_dir)
+    context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=BEAM_ARGS)
+    Executor(context).Do(
+        {}, {"examples": [examples]}, {"input_base": str(input_base), "eval_percent": eval_percent}
+    )
+    return examples
+
+
+def _read_split(examples, split_name):
+    files = glob.glob(os.path.join(examples.uri, f"Split-{split_name}", "data_tfrecord-*.gz"))
+    assert files
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    return [tf.train.Example.FromString(r.numpy()) for r in records]
+
+
+def _feature(example, name):
+    feature = example.features.feature[name]
+    return (feature.int64_list.value or feature.bytes_list.value)[0]
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """cats/ holds 10 RGB PNGs and 3 bad files; dogs/ 10 JPEGs of other modes and sizes."""
+    root = tmp_path_factory.mktemp("images")
+    good = {}
+    for i in range(10):
+        good[f"cats/cat_{i:02d}.png"] = _encode((8 + i, 6), "RGB", "PNG", i)
+        mode, name = ("L", f"dogs/dog_{i:02d}.jpg") if i % 2 else ("RGB", f"dogs/Dog_{i:02d}.JPEG")
+        good[name] = _encode((5, 7 + i), mode, "JPEG", 100 + i)
+    good["dogs/alpha.png"] = _encode((4, 4), "RGBA", "PNG", 7)
+    bad = {
+        "cats/empty.png": b"",
+        "cats/notes.png": b"this is not an image\n",
+        "cats/truncated.png": good["cats/cat_09.png"][: len(good["cats/cat_09.png"]) // 2],
+    }
+    for relative, data in {**good, **bad}.items():
+        _write(os.path.join(root, relative), data)
+    _write(os.path.join(root, "dogs", "readme.txt"), b"ignored: not an image extension")
+    out = tmp_path_factory.mktemp("out")
+    first = _run(root, out / "first")
+    second = _run(root, out / "second")
+    return root, good, bad, first, second
+
+
+def test_counts_match_records_and_custom_properties(labelled):
+    _, good, _, examples, _ = labelled
+    train, eval_ = _read_split(examples, "train"), _read_split(examples, "eval")
+    assert train and eval_
+    assert examples.get_int_custom_property("num_train") == len(train)
+    assert examples.get_int_custom_property("num_eval") == len(eval_)
+    assert examples.get_int_custom_property("num_examples") == len(train) + len(eval_) == len(good)
+    assert examples.get_int_custom_property("num_skipped") == 3
+    assert json.loads(examples.get_string_custom_property("label_names")) == ["cats", "dogs"]
+    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
+    assert examples_utils.get_payload_format_string(examples) == "FORMAT_TF_EXAMPLE"
+    assert examples_utils.get_file_format(examples) == "tfrecords_gzip"
+    assert not os.path.exists(os.path.join(examples.uri, ".counts"))
+
+
+def test_skipped_files_are_listed_with_reasons(labelled):
+    _, _, bad, examples, _ = labelled
+    with open(os.path.join(examples.uri, "skipped.jsonl")) as f:
+        skipped = [json.loads(line) for line in f]
+    assert sorted(item["path"] for item in skipped) == sorted(bad)
+    assert all(item["reason"] for item in skipped)
+
+
+def test_features_hold_original_bytes_labels_and_shape(labelled):
+    root, good, _, examples, _ = labelled
+    records = _read_split(examples, "train") + _read_split(examples, "eval")
+    by_path = {_feature(r, "path").decode(): r for r in records}
+    assert sorted(by_path) == sorted(good)
+    for path, record in by_path.items():
+        assert _feature(record, "image") == good[path]
+        class_name = path.split("/")[0]
+        assert _feature(record, "label_name") == class_name.encode()
+        assert _feature(record, "label") == ["cats", "dogs"].index(class_name)
+        with Image.open(os.path.join(root, path)) as image:
+            assert (_feature(record, "width"), _feature(record, "height")) == image.size
+    assert _feature(by_path["cats/cat_03.png"], "channels") == 3
+    assert _feature(by_path["dogs/dog_01.jpg"], "channels") == 1
+    assert _feature(by_path["dogs/alpha.png"], "channels") == 4
+
+
+def test_split_assignment_is_stable_across_runs(labelled):
+    _, _, _, first, second = labelled
+    for split_name in ("train", "eval"):
+        paths = [{_feature(r, "path") for r in _read_split(a, split_name)} for a in (first, second)]
+        assert paths[0] == paths[1]
+
+
+def test_flat_folder_is_unlabelled(tmp_path):
+    for i in range(6):
+        _write(str(tmp_path / "images" / f"img_{i}.png"), _encode((4, 4), "L", "PNG", i))
+    examples = _run(tmp_path / "images", tmp_path / "out", eval_percent=50)
+    records = _read_split(examples, "train") + _read_split(examples, "eval")
+    assert len(records) == 6
+    assert all("label" not in r.features.feature for r in records)
+    assert all("label_name" not in r.features.feature for r in records)
+    assert examples.get_string_custom_property("label_names") == "[]"
+
+
+def test_folder_without_decodable_images_raises(tmp_path):
+    _write(str(tmp_path / "bad" / "a" / "broken.png"), b"not a png")
+    with pytest.raises(ArtganError, match="bad.*broken.png"):
+        _run(tmp_path / "bad", tmp_path / "out1")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ArtganError, match="empty"):
+        _run(tmp_path / "empty", tmp_path / "out2")
+    with pytest.raises(ArtganError, match="missing"):
+        _run(tmp_path / "missing", tmp_path / "out3")
+
+
+def test_component_declares_examples_output():
+    component = ImageExampleGen(input_base="/data/images")
+    assert component.outputs["examples"].type is standard_artifacts.Examples
+    assert component.exec_properties == {"input_base": "/data/images", "eval_percent": 20}
