@@ -1,0 +1,221 @@
+"""A gRPC client for a served generator (artgan's embedded server or real TF Serving)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import re
+import time
+from collections.abc import Sequence
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from artgan.errors import ArtganError
+from artgan.models.export import PNG_OUTPUT, SEEDS_INPUT
+from artgan.models.grid import save_grid
+from artgan.pipeline.config import ServingConfig
+from artgan.serving.repository import pending_version_folders, ready_versions
+from artgan.serving.server import MAX_MESSAGE_BYTES, grpc_address, start_server
+
+DEFAULTS = ServingConfig()
+MAX_SEEDS = 100_000
+SEED_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.AVAILABLE
+STATUS_POLL_SECONDS = 0.2
+GRID_FILE = "grid.png"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-15,20,30-31"`` -> [0, ..., 15, 20, 30, 31]; duplicates are dropped, order kept."""
+    seeds: dict[int, None] = {}
+    for part in text.split(","):
+        match = SEED_RANGE.match(part.strip())
+        if not match:
+            raise ArtganError(f"bad seeds {text!r}: {part.strip()!r} is not N or N-M (N, M >= 0)")
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) is not None else first
+        if last < first:
+            raise ArtganError(f"bad seeds {text!r}: range {part.strip()!r} runs backwards")
+        if len(seeds) + last - first + 1 > MAX_SEEDS:
+            raise ArtganError(f"bad seeds {text!r}: more than {MAX_SEEDS} seeds")
+        seeds.update(dict.fromkeys(range(first, last + 1)))
+    return list(seeds)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratedImages:
+    """What one ``generate`` call got back: one image and one PNG per seed."""
+
+    version: int
+    seeds: list[int]
+    images: np.ndarray  # uint8 [N, H, W, C]
+    pngs: list[bytes]
+
+
+def decode_png(png: bytes) -> np.ndarray:
+    """PNG bytes -> uint8 [H, W, C] (grayscale keeps C = 1)."""
+    array = np.asarray(Image.open(io.BytesIO(png)))
+    return array[..., np.newaxis] if array.ndim == 2 else array
+
+
+class GeneratorClient:
+    """Official TF Serving stubs over an insecure channel, with artgan-friendly errors."""
+
+    def __init__(
+        self,
+        host: str = DEFAULTS.host,
+        port: int = DEFAULTS.port,
+        timeout_s: float = 60.0,
+        max_batch_size: int = DEFAULTS.max_batch_size,
+    ):
+        self.address = grpc_address(host, port)
+        self.timeout_s = timeout_s
+        self.max_batch_size = max_batch_size
+        self.channel = grpc.insecure_channel(
+            self.address,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> GeneratorClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def rpc_failure(self, error: grpc.RpcError, what: str) -> ArtganError:
+        return ArtganError(
+            f"{what} on {self.address} failed: {error.code().name}: {error.details()}"
+        )
+
+    def available_version(self, model_name: str, timeout_s: float) -> int | None:
+        """The highest AVAILABLE version, or None (raises only on unexpected codes)."""
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model_name
+        try:
+            response = self.models.GetModelStatus(request, timeout=timeout_s)
+        except grpc.RpcError as error:
+            retryable = (
+                grpc.StatusCode.NOT_FOUND,
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+            )
+            if error.code() in retryable:
+                return None
+            raise self.rpc_failure(error, f"GetModelStatus for model {model_name!r}") from error
+        versions = [s.version for s in response.model_version_status if s.state == AVAILABLE]
+        return max(versions) if versions else None
+
+    def wait_until_available(self, model_name: str, timeout_s: float = 60.0) -> int:
+        """Polls GetModelStatus until a version is AVAILABLE; returns that version."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            version = self.available_version(model_name, max(remaining, 0.1))
+            if version is not None:
+                return version
+            if time.monotonic() >= deadline:
+                raise ArtganError(
+                    f"model {model_name!r} is not available on {self.address} after "
+                    f"{timeout_s:g} s: is the server running and has a version been pushed?"
+                )
+            time.sleep(min(STATUS_POLL_SECONDS, max(deadline - time.monotonic(), 0)))
+
+    def predict_pngs(
+        self, model_name: str, seeds: Sequence[int], version: int | None
+    ) -> tuple[int, list[bytes]]:
+        """One Predict call for ``seeds``: (served version, PNG bytes per seed)."""
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model_name
+        if version is not None:
+            request.model_spec.version.value = version
+        request.inputs[SEEDS_INPUT].CopyFrom(tf.make_tensor_proto(list(seeds), dtype=tf.int64))
+        # PNGs only: half the bytes of also sending raw pixels, and lossless to decode.
+        request.output_filter.append(PNG_OUTPUT)
+        try:
+            response = self.predictions.Predict(request, timeout=self.timeout_s)
+        except grpc.RpcError as error:
+            raise self.rpc_failure(error, f"Predict for model {model_name!r}") from error
+        if PNG_OUTPUT not in response.outputs:
+            raise ArtganError(f"model {model_name!r} on {self.address} returned no {PNG_OUTPUT!r}")
+        pngs = [bytes(png) for png in tf.make_ndarray(response.outputs[PNG_OUTPUT]).ravel()]
+        if len(pngs) != len(seeds):
+            raise ArtganError(f"asked {self.address} for {len(seeds)} images, got {len(pngs)}")
+        return response.model_spec.version.value, pngs
+
+    def generate(
+        self, model_name: str, seeds: Sequence[int], version: int | None = None
+    ) -> GeneratedImages:
+        """Images for ``seeds``, in chunks of at most ``max_batch_size`` seeds.
+
+        Without ``version``, the first chunk's served version is pinned for the rest, so one
+        result never mixes versions across a hot reload.
+        """
+        seeds = [int(seed) for seed in seeds]
+        if not seeds:
+            raise ArtganError("no seeds to generate")
+        pngs: list[bytes] = []
+        for start in range(0, len(seeds), self.max_batch_size):
+            chunk = seeds[start : start + self.max_batch_size]
+            version, chunk_pngs = self.predict_pngs(model_name, chunk, version)
+            pngs.extend(chunk_pngs)
+        images = np.stack([decode_png(png) for png in pngs])
+        return GeneratedImages(version=version, seeds=seeds, images=images, pngs=pngs)
+
+
+def seed_file_name(seed: int) -> str:
+    return f"seed_{seed:04d}.png"
+
+
+def write_generated(result: GeneratedImages, out_dir: str) -> dict:
+    """Writes one PNG per seed (the served bytes) and ``grid.png``; returns their paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    image_paths = []
+    for seed, png in zip(result.seeds, result.pngs, strict=True):
+        path = os.path.join(out_dir, seed_file_name(seed))
+        with open(path, "wb") as f:
+            f.write(png)
+        image_paths.append(path)
+    grid_path = save_grid(result.images, os.path.join(out_dir, GRID_FILE))
+    return {"images": image_paths, "grid": grid_path}
+
+
+def sample_served_model(
+    model_base_path: str,
+    model_name: str,
+    seeds: Sequence[int] | str,
+    out_dir: str,
+    timeout_s: float = 120,
+) -> dict:
+    """Serves ``model_base_path`` on a free loopback port, generates ``seeds`` over gRPC and
+    writes them to ``out_dir``; returns the written paths plus the served ``version``."""
+    seed_list = parse_seeds(seeds) if isinstance(seeds, str) else list(seeds)
+    if not ready_versions(model_base_path) and not pending_version_folders(model_base_path):
+        raise ArtganError(
+            f"no model version under {model_base_path}: the Pusher only pushes blessed models"
+        )
+    handle = start_server(model_base_path, model_name=model_name, port=0)
+    try:
+        with GeneratorClient(handle.host, handle.port, timeout_s=timeout_s) as client:
+            version = client.wait_until_available(model_name, timeout_s)
+            result = client.generate(model_name, seed_list, version=version)
+        return {**write_generated(result, out_dir), "version": result.version}
+    finally:
+        handle.stop()

@@ -1,0 +1,439 @@
+"""The embedded model server and its client, over real gRPC with the official TF Serving stubs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from types import SimpleNamespace
+
+import grpc
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from artgan.errors import ArtganError
+from artgan.models.export import export_generator, latents_from_seeds
+from artgan.models.grid import image_grid
+from artgan.models.networks import build_generator
+from artgan.pipeline.config import ServingConfig
+from artgan.serving.client import (
+    GeneratorClient,
+    parse_seeds,
+    sample_served_model,
+    write_generated,
+)
+from artgan.serving.server import start_server
+
+LATENT_DIM = 8
+RESOLUTION = 8
+MAX_BATCH = 4
+POLL_SECONDS = 0.1
+MODEL = ServingConfig().model_name
+AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.AVAILABLE
+
+
+def export_tiny_generator(path: str, weights_seed: int) -> str:
+    keras.utils.set_random_seed(weights_seed)
+    generator = build_generator(LATENT_DIM, RESOLUTION, channels=1, width=16)
+    return export_generator(generator, LATENT_DIM, path)
+
+
+def push(exported_dir: str, base_path, version: int) -> None:
+    """Publishes a version atomically (the Pusher writes saved_model.pb last for the same end)."""
+    os.makedirs(base_path, exist_ok=True)
+    staging = os.path.join(base_path, f".staging-{version}")
+    shutil.copytree(exported_dir, staging)
+    os.rename(staging, os.path.join(base_path, str(version)))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> dict[int, str]:
+    """Two tiny generators with different weights: what versions 1 and 2 get pushed from."""
+    root = tmp_path_factory.mktemp("exports")
+    return {
+        version: export_tiny_generator(str(root / f"v{version}"), weights_seed=version)
+        for version in (1, 2)
+    }
+
+
+@pytest.fixture(scope="module")
+def server(exported, tmp_path_factory):
+    base_path = tmp_path_factory.mktemp("served") / MODEL
+    push(exported[1], base_path, 1)
+    with start_server(
+        str(base_path), port=0, max_batch_size=MAX_BATCH, poll_seconds=POLL_SECONDS
+    ) as handle:
+        yield handle
+
+
+def open_stubs(address: str) -> SimpleNamespace:
+    channel = grpc.insecure_channel(address)
+    return SimpleNamespace(
+        channel=channel,
+        prediction=prediction_service_pb2_grpc.PredictionServiceStub(channel),
+        models=model_service_pb2_grpc.ModelServiceStub(channel),
+    )
+
+
+@pytest.fixture(scope="module")
+def stubs(server):
+    opened = open_stubs(server.address)
+    yield opened
+    opened.channel.close()
+
+
+def predict_request(
+    seeds=None, signature: str = "", model: str = MODEL, **inputs
+) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    if seeds is not None:
+        inputs["seeds"] = tf.make_tensor_proto(seeds, dtype=tf.int64)
+    for name, proto in inputs.items():
+        request.inputs[name].CopyFrom(proto)
+    return request
+
+
+def status_request(model: str = MODEL) -> get_model_status_pb2.GetModelStatusRequest:
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = model
+    return request
+
+
+def metadata_request(model: str = MODEL) -> get_model_metadata_pb2.GetModelMetadataRequest:
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = model
+    request.metadata_field.append("signature_def")
+    return request
+
+
+def rpc_error(call, request) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request, timeout=30)
+    return caught.value
+
+
+def images_and_pngs(response: predict_pb2.PredictResponse) -> tuple[np.ndarray, list[bytes]]:
+    images = tf.make_ndarray(response.outputs["images"])
+    pngs = [bytes(png) for png in tf.make_ndarray(response.outputs["png"])]
+    return images, pngs
+
+
+def wait_for_version(stubs, version: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            statuses = stubs.models.GetModelStatus(status_request(), timeout=5)
+            if [s.version for s in statuses.model_version_status] == [version]:
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(POLL_SECONDS)
+    raise AssertionError(f"version {version} was not served within {timeout_s} s")
+
+
+# --- good requests -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signature", ["", "serving_default"])
+def test_predict_from_seeds(stubs, signature):
+    response = stubs.prediction.Predict(predict_request([0, 1, 2], signature), timeout=30)
+    images, pngs = images_and_pngs(response)
+    assert images.dtype == np.uint8 and images.shape == (3, RESOLUTION, RESOLUTION, 1)
+    assert len(pngs) == 3 and all(png.startswith(b"\x89PNG") for png in pngs)
+    assert response.model_spec.name == MODEL
+    assert response.model_spec.version.value == 1
+    assert response.model_spec.signature_name == "serving_default"
+
+
+def test_same_seed_gives_the_same_image_whatever_the_batch(stubs):
+    first = images_and_pngs(stubs.prediction.Predict(predict_request([5, 6]), timeout=30))
+    second = images_and_pngs(stubs.prediction.Predict(predict_request([6, 7, 8]), timeout=30))
+    assert first[1][1] == second[1][0]
+    np.testing.assert_array_equal(first[0][1], second[0][0])
+    assert first[1][0] != first[1][1]
+
+
+def test_from_latents_matches_the_seed_signature(stubs):
+    latents = latents_from_seeds(tf.constant([3, 4], tf.int64), LATENT_DIM).numpy()
+    request = predict_request(signature="from_latents", latents=tf.make_tensor_proto(latents))
+    response = stubs.prediction.Predict(request, timeout=30)
+    assert response.model_spec.signature_name == "from_latents"
+    by_latents, _ = images_and_pngs(response)
+    by_seeds, _ = images_and_pngs(stubs.prediction.Predict(predict_request([3, 4]), timeout=30))
+    np.testing.assert_array_equal(by_latents, by_seeds)
+
+
+def test_output_filter_returns_only_the_named_outputs(stubs):
+    request = predict_request([1])
+    request.output_filter.append("png")
+    response = stubs.prediction.Predict(request, timeout=30)
+    assert list(response.outputs) == ["png"]
+
+
+def test_metadata_lists_both_signatures(stubs):
+    response = stubs.prediction.GetModelMetadata(metadata_request(), timeout=30)
+    assert response.model_spec.name == MODEL and response.model_spec.version.value == 1
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    assert response.metadata["signature_def"].Unpack(signature_map)
+    by_seeds = signature_map.signature_def["serving_default"]
+    by_latents = signature_map.signature_def["from_latents"]
+    assert list(by_seeds.inputs) == ["seeds"]
+    assert by_seeds.inputs["seeds"].dtype == types_pb2.DT_INT64
+    assert list(by_latents.inputs) == ["latents"]
+    assert by_latents.inputs["latents"].dtype == types_pb2.DT_FLOAT
+    assert [d.size for d in by_latents.inputs["latents"].tensor_shape.dim] == [-1, LATENT_DIM]
+    for signature in (by_seeds, by_latents):
+        assert signature.outputs["images"].dtype == types_pb2.DT_UINT8
+        assert signature.outputs["png"].dtype == types_pb2.DT_STRING
+
+
+def test_model_status_is_available(stubs):
+    response = stubs.models.GetModelStatus(status_request(), timeout=30)
+    [status] = response.model_version_status
+    assert status.version == 1 and status.state == AVAILABLE
+
+
+# --- bad requests --------------------------------------------------------------------------
+
+
+def with_version(request, version=None, label=None):
+    if label is not None:
+        request.model_spec.version_label = label
+    else:
+        request.model_spec.version.value = version
+    return request
+
+
+def with_output_filter(request, *names):
+    request.output_filter.extend(names)
+    return request
+
+
+BAD_PREDICTIONS = {
+    "unknown model": (predict_request([1], model="nope"), grpc.StatusCode.NOT_FOUND, "nope"),
+    "unknown version": (with_version(predict_request([1]), 7), grpc.StatusCode.NOT_FOUND, "7"),
+    "version label": (
+        with_version(predict_request([1]), label="stable"),
+        grpc.StatusCode.NOT_FOUND,
+        "stable",
+    ),
+    "unknown signature": (
+        predict_request([1], signature="nope"),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "nope",
+    ),
+    "missing input": (predict_request(), grpc.StatusCode.INVALID_ARGUMENT, "seeds"),
+    "extra input": (
+        predict_request([1], extra=tf.make_tensor_proto([1])),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "extra",
+    ),
+    "float seeds": (
+        predict_request(seeds=tf.make_tensor_proto([1.0, 2.0], dtype=tf.float32)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "input 'seeds' expects int64 [?], got float32 [2]",
+    ),
+    "rank-2 seeds": (
+        predict_request([[1, 2]]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "input 'seeds' expects int64 [?], got int64 [1, 2]",
+    ),
+    "wrong latent dim": (
+        predict_request(
+            signature="from_latents",
+            latents=tf.make_tensor_proto(np.zeros((2, LATENT_DIM + 1), np.float32)),
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"input 'latents' expects float32 [?, {LATENT_DIM}], got float32 [2, {LATENT_DIM + 1}]",
+    ),
+    "empty batch": (predict_request([]), grpc.StatusCode.INVALID_ARGUMENT, "seeds"),
+    "batch too big": (
+        predict_request(list(range(MAX_BATCH + 1))),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"max_batch_size {MAX_BATCH}",
+    ),
+    "unknown output": (
+        with_output_filter(predict_request([1]), "nope"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "nope",
+    ),
+    "duplicate output": (
+        with_output_filter(predict_request([1]), "png", "png"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "png",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PREDICTIONS))
+def test_bad_predict_gets_exact_status_and_server_keeps_serving(stubs, case):
+    request, code, message_part = BAD_PREDICTIONS[case]
+    error = rpc_error(stubs.prediction.Predict, request)
+    assert error.code() == code, error.details()
+    assert message_part in error.details()
+    assert stubs.prediction.Predict(predict_request([1]), timeout=30).model_spec.version.value == 1
+
+
+def test_unknown_model_or_version_has_no_status_or_metadata(stubs):
+    assert rpc_error(stubs.models.GetModelStatus, status_request("nope")).code() == (
+        grpc.StatusCode.NOT_FOUND
+    )
+    versioned = with_version(status_request(), 7)
+    assert rpc_error(stubs.models.GetModelStatus, versioned).code() == grpc.StatusCode.NOT_FOUND
+    unknown = rpc_error(stubs.prediction.GetModelMetadata, metadata_request("nope"))
+    assert unknown.code() == grpc.StatusCode.NOT_FOUND
+    no_field = metadata_request()
+    del no_field.metadata_field[:]
+    error = rpc_error(stubs.prediction.GetModelMetadata, no_field)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_classify_and_config_reload_are_unimplemented(stubs):
+    classify = rpc_error(stubs.prediction.Classify, classification_pb2.ClassificationRequest())
+    assert classify.code() == grpc.StatusCode.UNIMPLEMENTED and classify.details()
+    reload = rpc_error(
+        stubs.models.HandleReloadConfigRequest, model_management_pb2.ReloadConfigRequest()
+    )
+    assert reload.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+class ExplodingSignature:
+    """Looks like the real signature to request checks, fails when called."""
+
+    def __init__(self, signature):
+        self.structured_input_signature = signature.structured_input_signature
+        self.structured_outputs = signature.structured_outputs
+
+    def __call__(self, **inputs):
+        raise RuntimeError("boom")
+
+
+def test_model_failure_is_internal_and_server_keeps_serving(server, stubs, monkeypatch):
+    signatures = server.repository.current().signatures
+    monkeypatch.setitem(signatures, "from_latents", ExplodingSignature(signatures["from_latents"]))
+    request = predict_request(
+        signature="from_latents", latents=tf.make_tensor_proto(np.zeros((1, 8), np.float32))
+    )
+    error = rpc_error(stubs.prediction.Predict, request)
+    assert error.code() == grpc.StatusCode.INTERNAL and "boom" in error.details()
+    assert stubs.prediction.Predict(predict_request([1]), timeout=30).outputs["png"]
+
+
+def test_a_busy_port_is_an_error(server):
+    with pytest.raises(ArtganError, match=str(server.port)):
+        start_server(os.path.dirname(server.repository.current().path), port=server.port)
+
+
+# --- versions on disk ----------------------------------------------------------------------
+
+
+def test_hot_reload_loads_a_newly_pushed_version(exported, tmp_path):
+    base_path = tmp_path / MODEL
+    push(exported[1], base_path, 1)
+    with start_server(str(base_path), port=0, poll_seconds=POLL_SECONDS) as handle:
+        stubs = open_stubs(handle.address)
+        _, before = images_and_pngs(stubs.prediction.Predict(predict_request([3]), timeout=30))
+        # Still being written (no saved_model.pb) and broken: both ignored, version 1 serves on.
+        shutil.copytree(os.path.join(exported[2], "variables"), base_path / "9" / "variables")
+        (base_path / "5").mkdir()
+        (base_path / "5" / "saved_model.pb").write_bytes(b"not a SavedModel")
+        time.sleep(6 * POLL_SECONDS)
+        response = stubs.prediction.Predict(predict_request([3]), timeout=30)
+        assert response.model_spec.version.value == 1
+        assert images_and_pngs(response)[1] == before
+
+        push(exported[2], base_path, 2)
+        wait_for_version(stubs, 2)
+        response = stubs.prediction.Predict(predict_request([3]), timeout=30)
+        assert response.model_spec.version.value == 2
+        assert images_and_pngs(response)[1] != before
+        old = rpc_error(stubs.prediction.Predict, with_version(predict_request([3]), 1))
+        assert old.code() == grpc.StatusCode.NOT_FOUND
+        stubs.channel.close()
+
+
+def test_empty_base_path_serves_nothing_until_a_version_appears(exported, tmp_path):
+    base_path = tmp_path / "not-yet"
+    with start_server(str(base_path), port=0, poll_seconds=POLL_SECONDS) as handle:
+        stubs = open_stubs(handle.address)
+        status = rpc_error(stubs.models.GetModelStatus, status_request())
+        assert status.code() == grpc.StatusCode.NOT_FOUND
+        error = rpc_error(stubs.prediction.Predict, predict_request([1]))
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+        assert error.details() == f"Servable not found for request: Latest({MODEL})"
+        push(exported[1], base_path, 1700000000)
+        with GeneratorClient(handle.host, handle.port) as client:
+            assert client.wait_until_available(MODEL, timeout_s=20) == 1700000000
+        stubs.channel.close()
+
+
+# --- client --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, seeds",
+    [("0-3,7", [0, 1, 2, 3, 7]), (" 5 ", [5]), ("2,2,1", [2, 1]), ("30-31, 20", [30, 31, 20])],
+)
+def test_parse_seeds(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "a", "3-1", "1-", "-1", "1,,2", "0-999999999"])
+def test_parse_seeds_rejects_bad_text(text):
+    with pytest.raises(ArtganError, match="bad seeds"):
+        parse_seeds(text)
+
+
+def test_client_generates_in_chunks_and_writes_pngs(server, tmp_path):
+    with GeneratorClient(server.host, server.port, max_batch_size=MAX_BATCH) as client:
+        assert client.wait_until_available(MODEL, timeout_s=10) == 1
+        result = client.generate(MODEL, range(6))
+    assert result.version == 1 and result.seeds == list(range(6))
+    assert result.images.shape == (6, RESOLUTION, RESOLUTION, 1)
+    written = write_generated(result, str(tmp_path / "out"))
+    assert [os.path.basename(path) for path in written["images"]] == [
+        f"seed_000{seed}.png" for seed in range(6)
+    ]
+    for path, png, image in zip(written["images"], result.pngs, result.images, strict=True):
+        assert open(path, "rb").read() == png
+        assert np.asarray(Image.open(path)).shape == (RESOLUTION, RESOLUTION)
+        np.testing.assert_array_equal(np.asarray(Image.open(path)), image[..., 0])
+    grid = np.asarray(Image.open(written["grid"]))
+    assert grid.shape == image_grid(result.images).shape[:2]
+
+
+def test_client_errors_name_the_code_the_server_and_the_model(server):
+    with GeneratorClient(server.host, server.port) as client:
+        with pytest.raises(ArtganError, match="RESOURCE_EXHAUSTED") as too_big:
+            client.generate(MODEL, range(MAX_BATCH + 1))
+        assert server.address in str(too_big.value)
+        with pytest.raises(ArtganError, match="NOT_FOUND.*Latest\\(nope\\)"):
+            client.generate("nope", [1])
+        with pytest.raises(ArtganError, match="nope") as timeout:
+            client.wait_until_available("nope", timeout_s=0.3)
+        assert server.address in str(timeout.value)
+
+
+def test_sample_served_model_end_to_end(exported, tmp_path):
+    base_path = tmp_path / MODEL
+    push(exported[1], base_path, 3)
+    written = sample_served_model(str(base_path), MODEL, "0-4", str(tmp_path / "samples"))
+    assert written["version"] == 3 and len(written["images"]) == 5
+    assert all(os.path.exists(path) for path in [*written["images"], written["grid"]])
+    with pytest.raises(ArtganError, match="no model version"):
+        sample_served_model(str(tmp_path / "empty"), MODEL, [1], str(tmp_path / "none"))
