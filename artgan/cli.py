@@ -110,7 +110,7 @@ def _run(args) -> None:
     print(f"\nRun {outcome.run_id}: {outcome.summary()}")
     print(f"  pipeline outputs: {config.pipeline_root}")
     print(f"  ML Metadata:      {config.metadata_path}")
-    print(f"  training samples: {os.path.join(os.path.dirname(outcome.model_uri), 'model_run')}")
+    print(f"  training samples: {os.path.join(outcome.model_run_uri, 'samples')}")
     print(f"  evaluation:       {outcome.blessing_uri}/metrics.json")
     print(f"  served models:    {config.serving_model_dir}")
     if args.sample_seeds:
@@ -166,11 +166,25 @@ def _data(args) -> None:
 COMMANDS = {"run": _run, "serve": _serve, "generate": _generate, "data": _data}
 
 
+# Known-harmless log lines of the pinned stack (see ../shared/notes/dependencies.md).
+HARMLESS_LOG_LINES = (
+    "ArtifactQuery.property_predicate is not supported",
+    "Missing pipeline option (runner)",
+)
+
+
+def _is_useful(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not any(line in message for line in HARMLESS_LOG_LINES)
+
+
 def _configure_logging(verbose: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not verbose:
-        for noisy in ("apache_beam", "absl", "tensorflow", "tfx", "ml_metadata"):
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_is_useful)
+        for noisy in ("apache_beam", "tensorflow", "ml_metadata"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -19,6 +19,7 @@ class RunOutcome:
     inception_score: float
     blessing_uri: str
     model_uri: str
+    model_run_uri: str  # training samples and train_config.json
     pushed: bool
     pushed_version: str  # TF Serving version folder name, "" when nothing was pushed
     pushed_destination: str
@@ -57,6 +58,7 @@ def latest_run_outcome(
             by_type[type_names[artifact.type_id]] = artifact  # latest of each type wins
     blessing = by_type.get("ModelBlessing")
     model = by_type.get("Model")
+    model_run = by_type.get("ModelRun")
     push = by_type.get("PushedModel")
     if blessing is None:
         return None
@@ -67,6 +69,7 @@ def latest_run_outcome(
         inception_score=float(_custom(blessing, "inception_score", math.nan)),
         blessing_uri=blessing.uri,
         model_uri=model.uri if model else "",
+        model_run_uri=model_run.uri if model_run else "",
         pushed=push is not None and _custom(push, "pushed", 0) == 1,
         pushed_version=str(_custom(push, "pushed_version", "")) if push else "",
         pushed_destination=str(_custom(push, "pushed_destination", "")) if push else "",

@@ -1,0 +1,171 @@
+"""Encoded image bytes -> square [-1, 1] pixels (artgan.models.preprocessing), on real PNG/JPEG."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from artgan.models.preprocessing import IMAGE_KEY, LABEL_KEY, decode_to_square, preprocessing_fn
+
+ATOL = 1e-4
+# ITU-R 601 luma, the weights of tf.image.rgb_to_grayscale.
+LUMA = np.array([0.2989, 0.5870, 0.1140])
+
+
+def encode(array: np.ndarray, mode: str, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(array, dtype=np.uint8), mode=mode).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def solid(mode: str, value, size: int = 12, fmt: str = "PNG") -> bytes:
+    depth = len(value) if isinstance(value, tuple) else 0
+    shape = (size, size, depth) if depth else (size, size)
+    return encode(np.broadcast_to(np.array(value, dtype=np.uint8), shape), mode, fmt)
+
+
+def decode(encoded: bytes, resolution: int = 8, channels: int = 3) -> np.ndarray:
+    return decode_to_square(tf.constant(encoded), resolution, channels).numpy()
+
+
+def test_pure_red_png_is_plus_one_minus_one_minus_one():
+    pixels = decode(solid("RGB", (255, 0, 0)), channels=3)
+    assert pixels.dtype == np.float32
+    assert np.allclose(pixels, np.broadcast_to([1.0, -1.0, -1.0], pixels.shape), atol=ATOL)
+
+
+@pytest.mark.parametrize("value, expected", [(255, 1.0), (0, -1.0)])
+def test_grayscale_white_and_black(value, expected):
+    pixels = decode(solid("L", value), channels=1)
+    assert np.allclose(pixels, expected, atol=ATOL)
+
+
+def test_grayscale_source_fills_all_three_channels():
+    pixels = decode(solid("L", 255), channels=3)
+    assert pixels.shape == (8, 8, 3)
+    assert np.allclose(pixels, 1.0, atol=ATOL)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_fully_transparent_rgba_becomes_white_not_black(channels):
+    # Transparent black pixels: a decoder that drops alpha would give -1 here.
+    pixels = decode(solid("RGBA", (0, 0, 0, 0)), channels=channels)
+    # RGB -> gray uses luma weights summing to 0.9999, so white lands at 0.9998 there.
+    assert np.allclose(pixels, 1.0, atol=1e-3)
+
+
+def test_half_transparent_black_is_blended_with_white():
+    pixels = decode(solid("RGBA", (0, 0, 0, 128)), channels=3)
+    # 0 * a + 255 * (1 - a) with a = 128/255 -> 127 -> 127 / 127.5 - 1
+    assert np.allclose(pixels, 127.0 / 127.5 - 1.0, atol=1e-3)
+
+
+def test_opaque_black_gray_alpha_is_black():
+    pixels = decode(solid("LA", (0, 255)), channels=1)
+    assert np.allclose(pixels, -1.0, atol=ATOL)
+
+
+def test_transparent_gray_alpha_is_white():
+    pixels = decode(solid("LA", (0, 0)), channels=1)
+    assert np.allclose(pixels, 1.0, atol=ATOL)
+
+
+def test_rgb_to_one_channel_uses_luminance():
+    red = decode(solid("RGB", (255, 0, 0)), channels=1)
+    green = decode(solid("RGB", (0, 255, 0)), channels=1)
+    assert red.shape == green.shape == (8, 8, 1)
+    assert not np.allclose(red, green, atol=0.1)  # not a plain channel average
+    assert np.allclose(red, LUMA[0] * 255 / 127.5 - 1.0, atol=1e-2)
+    assert np.allclose(green, LUMA[1] * 255 / 127.5 - 1.0, atol=1e-2)
+
+
+def test_non_square_image_is_centre_cropped_not_squashed():
+    # 10 rows x 20 columns: black left quarter, white centre half, gray right quarter.
+    array = np.full((10, 20), 255, dtype=np.uint8)
+    array[:, :5] = 0
+    array[:, 15:] = 100
+    pixels = decode(encode(array, "L"), resolution=8, channels=1)
+    # The centred 10x10 square is all white; squashing would pull black in on the left
+    # and gray in on the right.
+    assert np.allclose(pixels[:, 0], 1.0, atol=ATOL)
+    assert np.allclose(pixels[:, -1], 1.0, atol=ATOL)
+    assert np.allclose(pixels, 1.0, atol=ATOL)
+
+
+def test_tall_image_is_centre_cropped_vertically():
+    array = np.full((20, 10), 0, dtype=np.uint8)
+    array[:5] = 255
+    array[15:] = 255
+    pixels = decode(encode(array, "L"), resolution=8, channels=1)
+    assert np.allclose(pixels, -1.0, atol=ATOL)
+
+
+@pytest.mark.parametrize("resolution", [8, 16])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_output_shape_and_range(resolution, channels):
+    rng = np.random.default_rng(resolution + channels)
+    noise = rng.integers(0, 256, size=(13, 21, 3), dtype=np.uint8)
+    pixels = decode(encode(noise, "RGB"), resolution, channels)
+    assert pixels.shape == (resolution, resolution, channels)
+    assert pixels.min() >= -1.0 and pixels.max() <= 1.0
+
+
+def test_jpeg_is_decoded():
+    pixels = decode(solid("RGB", (255, 0, 0), size=16, fmt="JPEG"), channels=3)
+    # JPEG is lossy: allow a little chroma bleed.
+    assert np.allclose(pixels, np.broadcast_to([1.0, -1.0, -1.0], pixels.shape), atol=0.05)
+
+
+def test_grayscale_jpeg_is_decoded():
+    pixels = decode(solid("L", 255, size=16, fmt="JPEG"), channels=1)
+    assert np.allclose(pixels, 1.0, atol=0.02)
+
+
+def batch_inputs() -> tuple[list[bytes], dict]:
+    pngs = [solid("L", 255), solid("RGB", (0, 0, 0), size=9)]
+    inputs = {
+        IMAGE_KEY: tf.constant([[pngs[0]], [pngs[1]]]),
+        LABEL_KEY: tf.constant([[3], [7]], tf.int64),
+    }
+    return pngs, inputs
+
+
+@pytest.mark.parametrize("resolution, channels", [(8, 1), (16, 3)])
+def test_preprocessing_fn_on_a_dense_batch(resolution, channels):
+    _, inputs = batch_inputs()
+    config = {"data": {"resolution": resolution, "channels": channels}}
+    outputs = preprocessing_fn(inputs, config)
+    images = outputs[IMAGE_KEY].numpy()
+    labels = outputs[LABEL_KEY].numpy()
+    assert images.shape == (2, resolution, resolution, channels)
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    assert np.allclose(images[0], 1.0, atol=ATOL)  # white
+    assert np.allclose(images[1], -1.0, atol=ATOL)  # black
+    assert labels.shape == (2,)
+    assert labels.tolist() == [3, 7]
+
+
+def test_preprocessing_fn_accepts_sparse_image_input():
+    pngs, inputs = batch_inputs()
+    inputs[IMAGE_KEY] = tf.SparseTensor(
+        indices=[[0, 0], [1, 0]], values=tf.constant(pngs), dense_shape=[2, 1]
+    )
+    outputs = preprocessing_fn(inputs, {"data": {"resolution": 8, "channels": 1}})
+    images = outputs[IMAGE_KEY].numpy()
+    assert images.shape == (2, 8, 8, 1)
+    assert np.allclose(images[0], 1.0, atol=ATOL)
+    assert np.allclose(images[1], -1.0, atol=ATOL)
+    assert outputs[LABEL_KEY].numpy().tolist() == [3, 7]
+
+
+def test_preprocessing_fn_without_labels_or_config_uses_defaults():
+    _, inputs = batch_inputs()
+    del inputs[LABEL_KEY]
+    outputs = preprocessing_fn(inputs, {})
+    assert LABEL_KEY not in outputs
+    # DataConfig defaults: 16x16 grayscale.
+    assert outputs[IMAGE_KEY].shape == (2, 16, 16, 1)
