@@ -36,17 +36,23 @@ def build_generator(
     return keras.Model(latents, images, name="generator")
 
 
-def build_discriminator(resolution: int, channels: int, width: int = 32) -> keras.Model:
-    """Images [N, resolution, resolution, channels] -> one real/fake logit per image."""
+def build_discriminator(
+    resolution: int, channels: int, width: int = 32, dropout: float = 0.3
+) -> keras.Model:
+    """Images [N, resolution, resolution, channels] -> one real/fake logit per image.
+
+    Dropout after each block (as in the TensorFlow DCGAN tutorial) keeps the discriminator from
+    memorising small datasets.
+    """
     images = keras.Input(shape=(resolution, resolution, channels), name="images")
     x = images
     filters = width
-    for _ in range(num_up_blocks(resolution)):
+    for _ in range(num_up_blocks(resolution) + 1):
         x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
+        if dropout:
+            x = layers.Dropout(dropout)(x)
         filters *= 2
-    x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
-    x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     logits = layers.Dense(1, dtype="float32")(x)
     return keras.Model(images, logits, name="discriminator")

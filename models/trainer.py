@@ -61,7 +61,10 @@ def train_gan(
             train.latent_dim, data.resolution, data.channels, train.generator_width
         )
         discriminator = networks.build_discriminator(
-            data.resolution, data.channels, train.discriminator_width
+            data.resolution,
+            data.channels,
+            train.discriminator_width,
+            train.discriminator_dropout,
         )
         trainer = AdversarialTrainer(
             strategy,

@@ -44,8 +44,9 @@ class TrainConfig:
     latent_dim: int = 64
     generator_width: int = 128  # filters of the first (4x4) generator block; halves per block
     discriminator_width: int = 32  # filters of the first discriminator block; doubles per block
+    discriminator_dropout: float = 0.3
     generator_learning_rate: float = 2e-4
-    discriminator_learning_rate: float = 2e-4
+    discriminator_learning_rate: float = 1e-4
     adam_beta1: float = 0.5
     sample_every_steps: int = 500  # write a fixed-seed sample grid this often (and at the end)
     log_every_steps: int = 100
