@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import re
 import sys
 
 from artgan.errors import ArtganError
@@ -149,8 +150,8 @@ def _serve(args) -> None:
 def _generate(args) -> None:
     from artgan.serving.client import GeneratorClient, parse_seeds, write_generated
 
-    client = GeneratorClient(args.host, args.port)
-    result = client.generate(args.model_name, parse_seeds(args.seeds), version=args.version)
+    with GeneratorClient(args.host, args.port) as client:
+        result = client.generate(args.model_name, parse_seeds(args.seeds), version=args.version)
     written = write_generated(result, args.out)
     print(f"{len(result.seeds)} images from {args.model_name} version {result.version}")
     print(f"  grid: {written['grid']}")
@@ -171,11 +172,24 @@ HARMLESS_LOG_LINES = (
     "ArtifactQuery.property_predicate is not supported",
     "Missing pipeline option (runner)",
 )
+# TFX's own progress lines worth showing without --verbose.
+TFX_PROGRESS = re.compile(r"^Component \S+ is (running|finished)")
 
 
 def _is_useful(record: logging.LogRecord) -> bool:
+    """Without --verbose: artgan's own INFO lines, TFX's per-component progress, and warnings.
+
+    A user error (ArtganError) is printed once by ``main``, so log records carrying it as a
+    traceback are dropped.
+    """
+    if record.exc_info and isinstance(record.exc_info[1], ArtganError):
+        return False
     message = record.getMessage()
-    return not any(line in message for line in HARMLESS_LOG_LINES)
+    if any(line in message for line in HARMLESS_LOG_LINES):
+        return False
+    if record.name.startswith("artgan") or record.levelno >= logging.WARNING:
+        return True
+    return bool(TFX_PROGRESS.match(message))
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -184,8 +198,6 @@ def _configure_logging(verbose: bool) -> None:
     if not verbose:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_is_useful)
-        for noisy in ("apache_beam", "tensorflow", "ml_metadata"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

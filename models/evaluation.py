@@ -21,6 +21,8 @@ class ModelScore:
     fid: float
     inception_score: float  # NaN when the feature network has no class scores
     inception_score_std: float
+    # Generated images per class, by the classifier's argmax: shows dropped modes at a glance.
+    class_histogram: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +54,8 @@ def score_images(
     if network.name == "random_conv":
         return ModelScore(fid, math.nan, math.nan)
     score, std = metrics.inception_score(probs, splits=min(10, len(probs)))
-    return ModelScore(fid, score, std)
+    histogram = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1])
+    return ModelScore(fid, score, std, tuple(int(count) for count in histogram))
 
 
 def decide(candidate: ModelScore, baseline: ModelScore | None, config: EvalConfig) -> Verdict:

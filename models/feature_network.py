@@ -16,6 +16,8 @@ import keras
 import numpy as np
 from keras import layers
 
+log = logging.getLogger(__name__)
+
 FEATURES_LAYER = "features"
 
 
@@ -59,7 +61,7 @@ def build_feature_network(
     image_shape = tuple(train_images.shape[1:])
     has_labels = train_labels is not None and len(np.unique(train_labels)) >= 2
     if not has_labels:
-        logging.warning("no class labels: scoring with a fixed random conv net (random_conv)")
+        log.warning("no class labels: scoring with a fixed random conv net (random_conv)")
         return FeatureNetwork("random_conv", _classifier(image_shape, 2, seed))
     num_classes = int(max(train_labels.max(), eval_labels.max() if eval_labels is not None else 0))
     model = _classifier(image_shape, num_classes + 1, seed)
@@ -74,5 +76,5 @@ def build_feature_network(
     accuracy = None
     if eval_labels is not None and len(eval_labels):
         accuracy = float(trainable.evaluate(eval_images, eval_labels, verbose=0)[1])
-    logging.info("domain classifier: %d classes, held-out accuracy %s", num_classes + 1, accuracy)
+    log.info("domain classifier: %d classes, held-out accuracy %s", num_classes + 1, accuracy)
     return FeatureNetwork("domain_classifier", model, accuracy)

@@ -10,6 +10,8 @@ import logging
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 
 def _moments(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     features = np.asarray(features, dtype=np.float64)
@@ -28,9 +30,11 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """
     mu_a, cov_a = _moments(features_a)
     mu_b, cov_b = _moments(features_b)
+    if mu_a.shape != mu_b.shape:
+        raise ValueError(f"feature sizes differ: {mu_a.shape[0]} vs {mu_b.shape[0]}")
     rows = min(np.shape(features_a)[0], np.shape(features_b)[0])
     if rows <= mu_a.shape[0]:
-        logging.warning(
+        log.warning(
             "Frechet distance from %d rows of %d-d features: covariance is singular, "
             "the result is biased",
             rows,

@@ -22,8 +22,11 @@ import tensorflow_transform as tft
 from artgan.errors import ArtganError
 from artgan.models import export, grid, networks
 from artgan.models.dataset import image_dataset
+from artgan.models.ema import GeneratorEma, ema_decay
 from artgan.models.gan import AdversarialTrainer
 from artgan.pipeline.config import DataConfig, TrainConfig
+
+log = logging.getLogger(__name__)
 
 SAMPLE_SEEDS = tuple(range(16))  # the same seeds `artgan generate --seeds 0-15` asks for
 
@@ -52,7 +55,7 @@ def _optimizer(learning_rate: float, beta1: float) -> keras.optimizers.Optimizer
 def train_gan(
     dataset: tf.data.Dataset, data: DataConfig, train: TrainConfig, run_dir: str
 ) -> keras.Model:
-    """Trains for ``train.train_steps`` and returns the generator; writes grids to run_dir."""
+    """Trains for ``train.train_steps`` and returns the EMA generator; writes grids to run_dir."""
     keras.utils.set_random_seed(train.seed)
     strategy = hardware_strategy()
     global_batch = train.batch_size * strategy.num_replicas_in_sync
@@ -66,6 +69,7 @@ def train_gan(
             train.discriminator_width,
             train.discriminator_dropout,
         )
+        ema = GeneratorEma(generator, ema_decay(global_batch, train.ema_kimg))
         trainer = AdversarialTrainer(
             strategy,
             generator,
@@ -79,17 +83,18 @@ def train_gan(
     progress = _Progress(train.train_steps, global_batch)
     for step in range(1, train.train_steps + 1):
         d_loss, g_loss = trainer.step(next(batches))
+        ema.update()
         if step % train.log_every_steps == 0 or step == train.train_steps:
             progress.report(step, float(d_loss), float(g_loss))
         if step % train.sample_every_steps == 0:
             grid.save_grid(
-                sample_images(generator, train.latent_dim),
+                sample_images(ema.model, train.latent_dim),
                 os.path.join(run_dir, "samples", f"step_{step:06d}.png"),
             )
     grid.save_grid(
-        sample_images(generator, train.latent_dim), os.path.join(run_dir, "samples", "final.png")
+        sample_images(ema.model, train.latent_dim), os.path.join(run_dir, "samples", "final.png")
     )
-    return generator
+    return ema.model
 
 
 class _Progress:
@@ -109,7 +114,7 @@ class _Progress:
         elapsed = time.monotonic() - self.start
         steps_per_s = step / max(elapsed, 1e-9)
         eta = (self.total_steps - step) / max(steps_per_s, 1e-9)
-        logging.info(
+        log.info(
             "step %d/%d  %.1f steps/s  %.0f images/s  d_loss %.4f  g_loss %.4f  ETA %.0fs",
             step,
             self.total_steps,

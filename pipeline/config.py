@@ -48,12 +48,21 @@ class TrainConfig:
     generator_learning_rate: float = 2e-4
     discriminator_learning_rate: float = 1e-4
     adam_beta1: float = 0.5
+    # The exported generator is an EMA of the trained one with a half-life of this many
+    # thousand images (StyleGAN2-ADA's ema_kimg); 0 exports the raw generator.
+    ema_kimg: float = 10.0
     sample_every_steps: int = 500  # write a fixed-seed sample grid this often (and at the end)
     log_every_steps: int = 100
     seed: int = 0
 
     def validate(self) -> None:
-        for name in ("train_steps", "batch_size", "latent_dim", "sample_every_steps"):
+        for name in (
+            "train_steps",
+            "batch_size",
+            "latent_dim",
+            "sample_every_steps",
+            "log_every_steps",
+        ):
             if getattr(self, name) < 1:
                 raise ArtganError(f"train.{name} must be at least 1, got {getattr(self, name)}")
 

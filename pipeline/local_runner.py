@@ -15,6 +15,8 @@ from artgan.pipeline.config import PipelineConfig
 from artgan.pipeline.outcome import RunOutcome, latest_run_outcome
 from artgan.pipeline.pipeline import create_pipeline
 
+log = logging.getLogger(__name__)
+
 
 def resolve_paths(config: PipelineConfig) -> PipelineConfig:
     """Makes ``home`` and ``data_dir`` absolute (TFX stores absolute URIs in MLMD)."""
@@ -36,17 +38,18 @@ def run_locally(config: PipelineConfig, enable_cache: bool = False) -> RunOutcom
     """Runs the whole pipeline once and returns what it decided."""
     config = resolve_paths(config)
     config.validate()
+    data_dir = data_dir_for(config)
     os.makedirs(config.home, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(
         config,
-        data_dir=data_dir_for(config),
+        data_dir=data_dir,
         pipeline_root=config.pipeline_root,
         serving_model_dir=config.serving_model_dir,
         metadata_connection_config=connection,
         enable_cache=enable_cache,
     )
-    logging.info("running pipeline %s in %s", config.pipeline_name, config.home)
+    log.info("running pipeline %s in %s", config.pipeline_name, config.home)
     BeamDagRunner().run(pipeline)
     outcome = latest_run_outcome(connection)
     if outcome is None:

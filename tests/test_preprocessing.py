@@ -64,6 +64,20 @@ def test_half_transparent_black_is_blended_with_white():
     assert np.allclose(pixels, 127.0 / 127.5 - 1.0, atol=1e-3)
 
 
+@pytest.mark.xfail(
+    reason="tf.io.decode_image drops GIF transparency (3 channels), so transparent GIF pixels "
+    "come out black instead of composited on white; ImageExampleGen accepts .gif files",
+    strict=True,
+)
+def test_transparent_gif_becomes_white():
+    gif = Image.new("P", (10, 10), 0)
+    gif.putpalette([0, 0, 0] * 256)
+    buffer = io.BytesIO()
+    gif.save(buffer, format="GIF", transparency=0)
+    pixels = decode(buffer.getvalue(), channels=1)
+    assert np.allclose(pixels, 1.0, atol=1e-3)
+
+
 def test_opaque_black_gray_alpha_is_black():
     pixels = decode(solid("LA", (0, 255)), channels=1)
     assert np.allclose(pixels, -1.0, atol=ATOL)

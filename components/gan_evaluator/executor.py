@@ -21,6 +21,8 @@ from artgan.models.evaluation import ModelScore, decide, generate_images, score_
 from artgan.models.feature_network import build_feature_network
 from artgan.pipeline.config import EvalConfig, from_json
 
+log = logging.getLogger(__name__)
+
 METRICS_FILE = "metrics.json"
 PREVIEW_SAMPLES = 64
 
@@ -100,11 +102,13 @@ class Executor(base_executor.BaseExecutor):
         io_utils.write_string_file(
             os.path.join(blessing.uri, "BLESSED" if verdict.blessed else "NOT_BLESSED"), ""
         )
-        logging.info(
-            "GanEvaluator: model %d %s (%s); IS %.3f; real-vs-real floor FID %.3f",
+        log.info(
+            "GanEvaluator: model %d %s (%s); IS %.3f; real-vs-real floor FID %.3f; "
+            "samples per class %s",
             model.id,
             "BLESSED" if verdict.blessed else "NOT blessed",
             "; ".join(verdict.reasons),
             candidate.inception_score,
             real_floor,
+            list(candidate.class_histogram),
         )

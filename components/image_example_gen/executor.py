@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
-from absl import logging
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from tfx import types
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
@@ -20,6 +20,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from artgan.errors import ArtganError
+
+log = logging.getLogger(__name__)
 
 INPUT_BASE_KEY = "input_base"
 EVAL_PERCENT_KEY = "eval_percent"
@@ -95,6 +97,10 @@ class _DecodeImageFn(beam.DoFn):
                     raise ValueError(f"{width}x{height} exceeds the {MAX_PIXELS}-pixel limit")
                 image.load()
                 channels = channels_of(image)
+        except UnidentifiedImageError:
+            reason = "not a readable image (unknown or corrupt format)"
+            yield beam.pvalue.TaggedOutput(_SKIPPED_TAG, {"path": path, "reason": reason})
+            return
         except Exception as error:  # any undecodable file is skipped, never fatal
             reason = f"{type(error).__name__}: {error}"
             yield beam.pvalue.TaggedOutput(_SKIPPED_TAG, {"path": path, "reason": reason})
@@ -195,15 +201,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         num_train, num_eval = counts.get("train", 0), counts.get("eval", 0)
         self._record_properties(examples, num_train, num_eval, len(skipped), label_names)
         for item in skipped:
-            logging.warning("Skipped %s: %s", item["path"], item["reason"])
+            log.warning("Skipped %s: %s", item["path"], item["reason"])
         if num_train + num_eval == 0:
             reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped[:_REASONS_IN_ERROR])
             raise ArtganError(f"image folder {input_base!r} holds no decodable image ({reasons})")
         for split_name, count in (("train", num_train), ("eval", num_eval)):
             if count == 0:
-                logging.warning(
-                    "The %s split is empty: %s has too few images", split_name, input_base
-                )
+                log.warning("The %s split is empty: %s has too few images", split_name, input_base)
 
     @staticmethod
     def _record_properties(

@@ -1,0 +1,149 @@
+"""The ``artgan`` command line (artgan.cli.main): exit codes, messages and written files."""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import socket
+import time
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from artgan import cli
+from artgan.datasets import NUM_DIGITS
+from artgan.models.export import export_generator
+from artgan.models.networks import build_generator
+from artgan.serving.server import start_server
+
+LATENT_DIM = 8
+MODEL = "artgan"
+NOISY_LOGGERS = ("apache_beam", "absl", "tensorflow", "tfx", "ml_metadata")
+
+
+@pytest.fixture(autouse=True)
+def restore_logging(monkeypatch):
+    """main() configures logging globally; keep that from leaking into other tests."""
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    levels = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
+    root = logging.getLogger()
+    filters = {handler: list(handler.filters) for handler in root.handlers}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    for handler, saved in filters.items():
+        handler.filters[:] = saved
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def assert_clean_error(err: str, *fragments: str) -> None:
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err
+
+
+def test_run_with_a_missing_data_folder_is_a_clean_error(tmp_path, capsys):
+    missing = "/nonexistent/folder"
+    code = cli.main(["run", "--data", missing, "--home", str(tmp_path / "home")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert_clean_error(err, "artgan run: error:", missing)
+
+
+def test_run_with_a_bad_resolution_names_the_field(tmp_path, capsys):
+    code = cli.main(["run", "--resolution", "12", "--home", str(tmp_path / "home")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert_clean_error(err, "data.resolution", "12")
+
+
+def test_data_digits_writes_every_digit(tmp_path, capsys):
+    out = tmp_path / "digits"
+    assert cli.main(["data", "digits", "--out", str(out)]) == 0
+    pngs = sorted(glob.glob(str(out / "*" / "*.png")))
+    assert len(pngs) == NUM_DIGITS == 1797
+    assert sorted(os.listdir(out)) == [str(label) for label in range(10)]
+    with Image.open(pngs[0]) as image:
+        assert image.size == (8, 8)
+    assert "1797" in capsys.readouterr().out
+
+
+@pytest.fixture
+def served(tmp_path):
+    keras.utils.set_random_seed(0)
+    generator = build_generator(LATENT_DIM, resolution=8, channels=1, width=16)
+    base = tmp_path / "serving"
+    export_generator(generator, LATENT_DIM, str(base / "1"))
+    with start_server(str(base), model_name=MODEL, port=0) as handle:
+        yield handle
+
+
+def test_generate_writes_seed_pngs_and_a_grid(served, tmp_path, capsys):
+    out = tmp_path / "generated"
+    argv = ["generate", "--port", str(served.port), "--model-name", MODEL]
+    code = cli.main([*argv, "--seeds", "0-2,7", "--out", str(out)])
+    assert code == 0
+    names = sorted(os.listdir(out))
+    assert names == ["grid.png", "seed_0000.png", "seed_0001.png", "seed_0002.png", "seed_0007.png"]
+    seed_images = []
+    for name in names[1:]:
+        with Image.open(out / name) as image:
+            assert image.size == (8, 8)
+            seed_images.append(np.asarray(image))
+    assert not np.array_equal(seed_images[0], seed_images[1])
+    with Image.open(out / "grid.png") as grid:
+        assert grid.width > 8 and grid.height > 8
+    printed = capsys.readouterr().out
+    assert "4 images" in printed and "version 1" in printed
+
+
+def test_generate_without_a_server_is_a_clean_error(tmp_path, capsys):
+    port = free_port()
+    start = time.monotonic()
+    code = cli.main(["generate", "--port", str(port), "--seeds", "0", "--out", str(tmp_path)])
+    elapsed = time.monotonic() - start
+    err = capsys.readouterr().err
+    assert code == 2
+    assert_clean_error(err, "artgan generate: error:", f"127.0.0.1:{port}")
+    assert elapsed < 10  # refused connections fail fast, not after the 60 s RPC timeout
+    assert not os.listdir(tmp_path)
+
+
+def test_generate_with_bad_seeds_is_a_clean_error(served, tmp_path, capsys):
+    argv = ["generate", "--port", str(served.port), "--seeds", "5-2", "--out", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert_clean_error(capsys.readouterr().err, "artgan generate: error:", "5-2")
+
+
+def test_serve_on_a_busy_port_is_a_clean_error(served, capsys):
+    base = os.path.dirname(served.repository.current().path)
+    argv = ["serve", "--model-base-path", base, "--port", str(served.port)]
+    assert cli.main(argv) == 2
+    assert_clean_error(capsys.readouterr().err, "artgan serve: error:", str(served.port))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["run"], ["serve"], ["generate"], ["data"], ["data", "digits"]],
+    ids=lambda argv: "-".join(argv) or "top",
+)
+def test_help_exits_zero(argv, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main([*argv, "--help"])
+    assert raised.value.code == 0
+    assert "usage: artgan" in capsys.readouterr().out
+
+
+def test_unknown_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["paint"])
+    assert raised.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err

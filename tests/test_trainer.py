@@ -1,0 +1,94 @@
+"""The GAN training loop (artgan.models.trainer.train_gan) on tiny random data."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from artgan.errors import ArtganError
+from artgan.models.trainer import hardware_strategy, train_gan
+from artgan.pipeline.config import DataConfig, TrainConfig
+
+DATA = DataConfig(resolution=8, channels=1)
+TRAIN = TrainConfig(
+    train_steps=4,
+    batch_size=8,
+    latent_dim=8,
+    generator_width=16,
+    discriminator_width=8,
+    sample_every_steps=2,
+    log_every_steps=2,
+)
+
+
+def image_dataset(images: np.ndarray) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices(images).repeat().batch(TRAIN.batch_size)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1.0, 1.0, size=(32, 8, 8, 1)).astype(np.float32)
+    run_dir = str(tmp_path_factory.mktemp("run"))
+    generator = train_gan(image_dataset(images), DATA, TRAIN, run_dir)
+    return generator, run_dir
+
+
+def test_returns_a_generator_of_the_configured_shape(trained):
+    generator, _ = trained
+    assert tuple(generator.output_shape) == (None, 8, 8, 1)
+    images = generator(tf.random.normal([3, TRAIN.latent_dim]), training=False).numpy()
+    assert images.shape == (3, 8, 8, 1)
+    assert np.isfinite(images).all()
+    assert images.min() >= -1.0 and images.max() <= 1.0
+
+
+def test_writes_sample_grids_every_sample_step_and_at_the_end(trained):
+    _, run_dir = trained
+    samples = os.path.join(run_dir, "samples")
+    assert sorted(os.listdir(samples)) == ["final.png", "step_000002.png", "step_000004.png"]
+    for name in os.listdir(samples):
+        with Image.open(os.path.join(samples, name)) as image:
+            image.load()
+            assert image.format == "PNG"
+            assert image.mode == "L"  # one channel, as configured
+            assert image.width > 8 and image.height > 8  # a grid, not one tiny image
+
+
+def test_final_grid_matches_the_last_step_grid(trained):
+    # No training happens after the last step, so both grids show the same generator.
+    _, run_dir = trained
+    samples = os.path.join(run_dir, "samples")
+    last = np.asarray(Image.open(os.path.join(samples, "step_000004.png")))
+    final = np.asarray(Image.open(os.path.join(samples, "final.png")))
+    np.testing.assert_array_equal(last, final)
+
+
+def test_nan_images_stop_training_with_the_step(tmp_path):
+    images = np.full((16, 8, 8, 1), np.nan, dtype=np.float32)
+    with pytest.raises(ArtganError) as raised:
+        train_gan(image_dataset(images), DATA, TRAIN, str(tmp_path))
+    message = str(raised.value)
+    assert re.search(r"step \d+", message)
+    assert "diverged" in message
+    # It stops at the first report (step 2), before the final grid is written.
+    assert "step 2" in message
+    assert not os.path.exists(os.path.join(tmp_path, "samples", "final.png"))
+
+
+def test_hardware_strategy_on_cpu():
+    strategy = hardware_strategy()
+    assert isinstance(strategy, tf.distribute.Strategy)
+    assert strategy.num_replicas_in_sync >= 1
+
+
+def test_zero_log_interval_is_rejected_by_validation():
+    config = dataclasses.replace(TRAIN, log_every_steps=0)
+    with pytest.raises(ArtganError, match="log_every_steps"):
+        config.validate()
