@@ -8,11 +8,13 @@ functions by dotted path into the installed package, so no module file is built 
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from tfx import v1 as tfx
 
 from artgan.components.gan_evaluator import GanEvaluator
 from artgan.components.image_example_gen import ImageExampleGen
+from artgan.components.image_example_gen.executor import folder_fingerprint
 from artgan.pipeline.config import PipelineConfig, to_json
 
 PREPROCESSING_FN = "artgan.models.preprocessing.preprocessing_fn"
@@ -30,7 +32,11 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
     """Builds the TFX pipeline for ``config`` reading images from ``data_dir``."""
     config.validate()
-    example_gen = ImageExampleGen(input_base=data_dir, eval_percent=config.data.eval_percent)
+    example_gen = ImageExampleGen(
+        input_base=data_dir,
+        eval_percent=config.data.eval_percent,
+        input_fingerprint=folder_fingerprint(data_dir) if os.path.isdir(data_dir) else "",
+    )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True

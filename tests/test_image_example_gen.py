@@ -14,7 +14,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils, standard_artifacts
 
 from artgan.components.image_example_gen import ImageExampleGen
-from artgan.components.image_example_gen.executor import Executor
+from artgan.components.image_example_gen.executor import Executor, folder_fingerprint
 from artgan.errors import ArtganError
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -152,4 +152,21 @@ def test_folder_without_decodable_images_raises(tmp_path):
 def test_component_declares_examples_output():
     component = ImageExampleGen(input_base="/data/images")
     assert component.outputs["examples"].type is standard_artifacts.Examples
-    assert component.exec_properties == {"input_base": "/data/images", "eval_percent": 20}
+    assert component.exec_properties == {
+        "input_base": "/data/images",
+        "eval_percent": 20,
+        "input_fingerprint": "",
+    }
+
+
+def test_folder_fingerprint_changes_when_a_file_changes(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("L", (4, 4), 10).save(folder / "a.png")
+    before = folder_fingerprint(str(folder))
+    assert folder_fingerprint(str(folder)) == before
+    Image.new("L", (4, 5), 200).save(folder / "a.png")
+    assert folder_fingerprint(str(folder)) != before
+    changed = folder_fingerprint(str(folder))
+    Image.new("L", (4, 4), 10).save(folder / "b.png")
+    assert folder_fingerprint(str(folder)) != changed

@@ -17,6 +17,7 @@ class ImageExampleGenSpec(types.ComponentSpec):
     PARAMETERS = {
         executor.INPUT_BASE_KEY: ExecutionParameter(type=str),
         executor.EVAL_PERCENT_KEY: ExecutionParameter(type=int),
+        executor.INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -34,11 +35,16 @@ class ImageExampleGen(base_component.BaseComponent):
     SPEC_CLASS = ImageExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, input_base: str, eval_percent: int = 20):
-        """input_base: the image folder; eval_percent: share of files (by path hash) in eval."""
+    def __init__(self, input_base: str, eval_percent: int = 20, input_fingerprint: str = ""):
+        """input_base: the image folder; eval_percent: share of files (by path hash) in eval.
+
+        input_fingerprint: ``executor.folder_fingerprint(input_base)`` for a local folder, so a
+        cached run notices changed files; empty for remote folders.
+        """
         spec = ImageExampleGenSpec(
             input_base=input_base,
             eval_percent=eval_percent,
+            input_fingerprint=input_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         super().__init__(spec=spec)

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 INPUT_BASE_KEY = "input_base"
 EVAL_PERCENT_KEY = "eval_percent"
 EXAMPLES_KEY = "examples"
+INPUT_FINGERPRINT_KEY = "input_fingerprint"
 
 SPLIT_NAMES = ("train", "eval")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
@@ -47,6 +48,18 @@ def list_image_files(input_base: str) -> list[str]:
                 relative = os.path.relpath(os.path.join(dir_path, name), input_base)
                 paths.append(relative.replace(os.sep, "/"))
     return sorted(paths)
+
+
+def folder_fingerprint(input_base: str) -> str:
+    """A digest of every image file's path, size and mtime: changes when the folder does.
+
+    Passed as a component parameter so TFX's cache never reuses Examples of an older folder.
+    """
+    digest = hashlib.sha256()
+    for path in list_image_files(input_base):
+        stat = os.stat(os.path.join(input_base, *path.split("/")))
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def class_names(paths: list[str]) -> list[str]:
