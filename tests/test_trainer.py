@@ -6,12 +6,14 @@ import dataclasses
 import os
 import re
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
 from artgan.errors import ArtganError
+from artgan.models.export import export_generator
 from artgan.models.trainer import hardware_strategy, train_gan
 from artgan.pipeline.config import DataConfig, TrainConfig
 
@@ -92,3 +94,18 @@ def test_zero_log_interval_is_rejected_by_validation():
     config = dataclasses.replace(TRAIN, log_every_steps=0)
     with pytest.raises(ArtganError, match="log_every_steps"):
         config.validate()
+
+
+def test_mixed_precision_path_trains_and_exports(tmp_path):
+    """The GPU recipe (mixed_float16 + loss scaling) runs on CPU too, so it is tested here."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        images = np.zeros((16, 8, 8, 1), np.float32)
+        generator = train_gan(image_dataset(images), DATA, TRAIN, str(tmp_path / "run"))
+        assert generator.output.dtype == "float32"
+        export_generator(generator, TRAIN.latent_dim, str(tmp_path / "export"))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    generate = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
+    served = generate(seeds=tf.constant([0, 1], tf.int64))["images"]
+    assert served.dtype == tf.uint8 and served.shape == (2, 8, 8, 1)
