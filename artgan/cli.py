@@ -9,6 +9,7 @@ import os
 import re
 import sys
 
+from artgan import bench
 from artgan.errors import ArtganError
 from artgan.pipeline.config import PipelineConfig, ServingConfig
 
@@ -73,6 +74,10 @@ def _add_data(commands) -> None:
     digits.add_argument("--out", required=True, help="output folder")
 
 
+def _bench(args) -> None:
+    print(f"wrote {bench.run(args)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="artgan", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log everything")
@@ -81,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_generate(commands)
     _add_data(commands)
+    bench.add_parser(commands)
     return parser
 
 
@@ -164,7 +170,13 @@ def _data(args) -> None:
     print(f"wrote {count} digit images to {os.path.abspath(args.out)}")
 
 
-COMMANDS = {"run": _run, "serve": _serve, "generate": _generate, "data": _data}
+COMMANDS = {
+    "run": _run,
+    "serve": _serve,
+    "generate": _generate,
+    "data": _data,
+    "bench": _bench,
+}
 
 
 # Known-harmless log lines of the pinned stack (see ../shared/notes/dependencies.md).
