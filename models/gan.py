@@ -1,26 +1,27 @@
-"""The adversarial update: non-saturating GAN loss, one D step and one G step per batch.
+"""The adversarial update: one D step and one G step per batch, under a tf.distribute strategy.
 
-Runs under whatever tf.distribute strategy it is given; per-replica losses are scaled by the
-global batch size so gradients sum correctly across replicas. Optimisers go through
-``scale_loss``/``apply`` so a ``LossScaleOptimizer`` (mixed precision on GPUs) works unchanged.
+Per-replica losses are scaled by the global batch size so gradients sum correctly across
+replicas. Optimisers go through ``scale_loss``/``apply`` so a ``LossScaleOptimizer`` (mixed
+precision on GPUs) works unchanged. The loss (``losses.LOSSES``), DiffAugment policy and lazy
+R1 regularisation come from ``AdversarialRecipe``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
-
-def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
-    """Per-example non-saturating D loss: softplus(D(fake)) + softplus(-D(real))."""
-    real_logits = tf.cast(real_logits, tf.float32)
-    fake_logits = tf.cast(fake_logits, tf.float32)
-    return tf.reshape(tf.nn.softplus(fake_logits) + tf.nn.softplus(-real_logits), [-1])
+from artgan.models import augment, losses
 
 
-def generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
-    """Per-example non-saturating G loss: softplus(-D(G(z)))."""
-    return tf.reshape(tf.nn.softplus(-tf.cast(fake_logits, tf.float32)), [-1])
+@dataclasses.dataclass(frozen=True)
+class AdversarialRecipe:
+    loss: losses.GanLoss = losses.NON_SATURATING
+    augment_policy: tuple[str, ...] = ()  # DiffAugment on everything D sees
+    r1_gamma: float = 0.0  # 0 disables R1
+    r1_interval: int = 16  # lazy R1: every k steps, scaled by k
 
 
 class AdversarialTrainer:
@@ -35,6 +36,7 @@ class AdversarialTrainer:
         discriminator_optimizer: keras.optimizers.Optimizer,
         latent_dim: int,
         global_batch_size: int,
+        recipe: AdversarialRecipe = AdversarialRecipe(),
     ):
         self.strategy = strategy
         self.generator = generator
@@ -43,37 +45,53 @@ class AdversarialTrainer:
         self.discriminator_optimizer = discriminator_optimizer
         self.latent_dim = latent_dim
         self.global_batch_size = global_batch_size
-        self._step = tf.function(self._distributed_step)
+        self.recipe = recipe
+        self._plain_step = tf.function(lambda batch: self._distributed_step(batch, False))
+        self._r1_step = tf.function(lambda batch: self._distributed_step(batch, True))
+        self._steps_done = 0
 
     def _average(self, per_example_loss: tf.Tensor) -> tf.Tensor:
         return tf.nn.compute_average_loss(
             per_example_loss, global_batch_size=self.global_batch_size
         )
 
-    def _replica_step(self, real_images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _augment(self, images: tf.Tensor) -> tf.Tensor:
+        return augment.diff_augment(images, self.recipe.augment_policy)
+
+    def _replica_step(self, real_images: tf.Tensor, apply_r1: bool):
+        recipe = self.recipe
         batch = tf.shape(real_images)[0]
-        # 1. Discriminator: real images up, generated images down.
+        # 1. Discriminator: real images up, generated images down, plus its regularisers.
         latents = tf.random.normal([batch, self.latent_dim])
         with tf.GradientTape() as tape:
-            fake_images = self.generator(latents, training=True)
+            fake_images = self._augment(self.generator(latents, training=True))
+            real_images = self._augment(real_images)
             real_logits = self.discriminator(real_images, training=True)
             fake_logits = self.discriminator(fake_images, training=True)
-            d_loss = self._average(discriminator_loss(real_logits, fake_logits))
+            per_example = recipe.loss.discriminator(real_logits, fake_logits)
+            if recipe.loss.gradient_penalty_weight:
+                penalty = losses.wgan_gradient_penalty(self.discriminator, real_images, fake_images)
+                per_example += recipe.loss.gradient_penalty_weight * penalty
+            if apply_r1:
+                penalty = losses.r1_penalty(self.discriminator, real_images)
+                per_example += 0.5 * recipe.r1_gamma * recipe.r1_interval * penalty
+            d_loss = self._average(per_example)
             scaled = self.discriminator_optimizer.scale_loss(d_loss)
         d_vars = self.discriminator.trainable_variables
         self.discriminator_optimizer.apply(tape.gradient(scaled, d_vars), d_vars)
         # 2. Generator: fool the updated discriminator with fresh latents.
         latents = tf.random.normal([batch, self.latent_dim])
         with tf.GradientTape() as tape:
-            fake_logits = self.discriminator(self.generator(latents, training=True), training=True)
-            g_loss = self._average(generator_loss(fake_logits))
+            fake_images = self._augment(self.generator(latents, training=True))
+            fake_logits = self.discriminator(fake_images, training=True)
+            g_loss = self._average(recipe.loss.generator(fake_logits))
             scaled = self.generator_optimizer.scale_loss(g_loss)
         g_vars = self.generator.trainable_variables
         self.generator_optimizer.apply(tape.gradient(scaled, g_vars), g_vars)
         return d_loss, g_loss
 
-    def _distributed_step(self, real_images) -> tuple[tf.Tensor, tf.Tensor]:
-        d_loss, g_loss = self.strategy.run(self._replica_step, args=(real_images,))
+    def _distributed_step(self, real_images, apply_r1: bool):
+        d_loss, g_loss = self.strategy.run(self._replica_step, args=(real_images, apply_r1))
         total = tf.distribute.ReduceOp.SUM
         return (
             self.strategy.reduce(total, d_loss, axis=None),
@@ -82,4 +100,8 @@ class AdversarialTrainer:
 
     def step(self, real_images) -> tuple[tf.Tensor, tf.Tensor]:
         """One D and one G update on a (distributed) batch; returns (d_loss, g_loss)."""
-        return self._step(real_images)
+        self._steps_done += 1
+        recipe = self.recipe
+        if recipe.r1_gamma > 0 and self._steps_done % recipe.r1_interval == 0:
+            return self._r1_step(real_images)
+        return self._plain_step(real_images)

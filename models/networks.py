@@ -1,7 +1,8 @@
-"""DCGAN-class generator and discriminator that scale with the output resolution.
+"""Generator/discriminator architectures by name, and ``conv``: a DCGAN-class pair that scales.
 
-The generator maps a latent vector to a 4x4 feature map and doubles the size per block until the
-configured resolution; the discriminator mirrors it. Images are in [-1, 1] (tanh), NHWC.
+``conv``'s generator maps a latent vector to a 4x4 feature map and doubles the size per block
+until the configured resolution; the discriminator mirrors it. Images are in [-1, 1] (tanh),
+NHWC. ``build_networks`` picks an architecture from ``ARCHITECTURES`` by config name.
 """
 
 from __future__ import annotations
@@ -56,3 +57,24 @@ def build_discriminator(
     x = layers.Flatten()(x)
     logits = layers.Dense(1, dtype="float32")(x)
     return keras.Model(images, logits, name="discriminator")
+
+
+ARCHITECTURES = ("conv", "resnet", "dcgan")
+
+
+def build_networks(train, data) -> tuple[keras.Model, keras.Model]:
+    """(generator, discriminator) for ``train.architecture`` (TrainConfig, DataConfig)."""
+    from artgan.models import dcgan, resnet
+
+    res, channels = data.resolution, data.channels
+    if train.architecture == "dcgan":
+        generator = dcgan.build_generator(train.latent_dim, res, channels)
+        return generator, dcgan.build_discriminator(res, channels)
+    if train.architecture == "resnet":
+        generator = resnet.build_generator(train.latent_dim, res, channels, train.generator_width)
+        return generator, resnet.build_discriminator(res, channels, train.discriminator_width)
+    generator = build_generator(train.latent_dim, res, channels, train.generator_width)
+    discriminator = build_discriminator(
+        res, channels, train.discriminator_width, train.discriminator_dropout
+    )
+    return generator, discriminator

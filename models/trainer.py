@@ -1,7 +1,10 @@
 """The Trainer's ``run_fn``: trains the GAN on transformed examples and exports the generator.
 
 Writes into the ModelRun directory: ``train_config.json`` (the fully resolved config),
-``samples/step_NNNNNN.png`` fixed-seed grids during training, and ``samples/final.png``.
+``samples/step_NNNNNN.png`` fixed-seed grids during training, ``samples/final.png`` and
+TensorBoard logs in ``logs/``. Checkpoints go to ``custom_config["checkpoint_dir"]`` (stable
+across re-runs of the same inputs and config, so a crashed run resumes) and are removed once
+the generator is exported.
 Exports only the generator, with the serving signatures of ``export.py``.
 """
 
@@ -10,20 +13,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from artgan.errors import ArtganError
-from artgan.models import export, grid, networks
+from artgan.models import augment, export, grid, losses, networks
 from artgan.models.dataset import image_dataset
 from artgan.models.ema import GeneratorEma, ema_decay
-from artgan.models.gan import AdversarialTrainer
+from artgan.models.gan import AdversarialRecipe, AdversarialTrainer
+from artgan.models.progress import TrainingProgress
 from artgan.pipeline.config import DataConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -52,23 +53,33 @@ def _optimizer(learning_rate: float, beta1: float) -> keras.optimizers.Optimizer
     return optimizer
 
 
+def _recipe(train: TrainConfig) -> AdversarialRecipe:
+    return AdversarialRecipe(
+        loss=losses.LOSSES[train.loss],
+        augment_policy=augment.parse_policy(train.augment),
+        r1_gamma=train.r1_gamma,
+        r1_interval=train.r1_interval,
+    )
+
+
 def train_gan(
-    dataset: tf.data.Dataset, data: DataConfig, train: TrainConfig, run_dir: str
+    dataset: tf.data.Dataset,
+    data: DataConfig,
+    train: TrainConfig,
+    run_dir: str,
+    checkpoint_dir: str = "",
 ) -> keras.Model:
-    """Trains for ``train.train_steps`` and returns the EMA generator; writes grids to run_dir."""
+    """Trains to ``train.train_steps`` and returns the EMA generator.
+
+    Writes sample grids to ``run_dir/samples`` and TensorBoard logs to ``run_dir/logs``.
+    Checkpoints go to ``checkpoint_dir`` (default ``run_dir/checkpoints``) every
+    ``train.checkpoint_every_steps``; training resumes from the latest one found there.
+    """
     keras.utils.set_random_seed(train.seed)
     strategy = hardware_strategy()
     global_batch = train.batch_size * strategy.num_replicas_in_sync
     with strategy.scope():
-        generator = networks.build_generator(
-            train.latent_dim, data.resolution, data.channels, train.generator_width
-        )
-        discriminator = networks.build_discriminator(
-            data.resolution,
-            data.channels,
-            train.discriminator_width,
-            train.discriminator_dropout,
-        )
+        generator, discriminator = networks.build_networks(train, data)
         ema = GeneratorEma(generator, ema_decay(global_batch, train.ema_kimg))
         trainer = AdversarialTrainer(
             strategy,
@@ -78,52 +89,49 @@ def train_gan(
             _optimizer(train.discriminator_learning_rate, train.adam_beta1),
             train.latent_dim,
             global_batch,
+            _recipe(train),
         )
+        step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    checkpoints = tf.train.CheckpointManager(
+        tf.train.Checkpoint(
+            generator=generator,
+            discriminator=discriminator,
+            ema_generator=ema.model,
+            generator_optimizer=trainer.generator_optimizer,
+            discriminator_optimizer=trainer.discriminator_optimizer,
+            step=step_counter,
+        ),
+        checkpoint_dir or os.path.join(run_dir, "checkpoints"),
+        max_to_keep=2,
+    )
+    if checkpoints.latest_checkpoint:
+        checkpoints.checkpoint.restore(checkpoints.latest_checkpoint)
+        log.info("resuming from %s at step %d", checkpoints.latest_checkpoint, int(step_counter))
+    first_step = int(step_counter)
     batches = iter(strategy.experimental_distribute_dataset(dataset.rebatch(global_batch)))
-    progress = _Progress(train.train_steps, global_batch)
-    for step in range(1, train.train_steps + 1):
-        d_loss, g_loss = trainer.step(next(batches))
-        ema.update()
-        if step % train.log_every_steps == 0 or step == train.train_steps:
-            progress.report(step, float(d_loss), float(g_loss))
-        if step % train.sample_every_steps == 0:
-            grid.save_grid(
-                sample_images(ema.model, train.latent_dim),
-                os.path.join(run_dir, "samples", f"step_{step:06d}.png"),
-            )
+    progress = TrainingProgress(train.train_steps, global_batch, first_step)
+    summaries = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
+    with summaries.as_default():
+        for step in range(first_step + 1, train.train_steps + 1):
+            d_loss, g_loss = trainer.step(next(batches))
+            ema.update()
+            progress.advance()
+            step_counter.assign(step)
+            if step % train.log_every_steps == 0 or step == train.train_steps:
+                progress.report(step, float(d_loss), float(g_loss))
+                tf.summary.scalar("loss/discriminator", d_loss, step=step)
+                tf.summary.scalar("loss/generator", g_loss, step=step)
+            if step % train.sample_every_steps == 0:
+                samples = sample_images(ema.model, train.latent_dim)
+                grid.save_grid(samples, os.path.join(run_dir, "samples", f"step_{step:06d}.png"))
+                tf.summary.image("samples", grid.image_grid(samples)[None], step=step)
+            if step % train.checkpoint_every_steps == 0:
+                checkpoints.save(checkpoint_number=step)
+    progress.close()
     grid.save_grid(
         sample_images(ema.model, train.latent_dim), os.path.join(run_dir, "samples", "final.png")
     )
     return ema.model
-
-
-class _Progress:
-    """Logs steps/s, images/s, losses and ETA; stops training on non-finite losses."""
-
-    def __init__(self, total_steps: int, batch_size: int):
-        self.total_steps = total_steps
-        self.batch_size = batch_size
-        self.start = time.monotonic()
-
-    def report(self, step: int, d_loss: float, g_loss: float) -> None:
-        if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
-            raise ArtganError(
-                f"training diverged at step {step}: d_loss={d_loss}, g_loss={g_loss}; "
-                "lower the learning rates or check the input images"
-            )
-        elapsed = time.monotonic() - self.start
-        steps_per_s = step / max(elapsed, 1e-9)
-        eta = (self.total_steps - step) / max(steps_per_s, 1e-9)
-        log.info(
-            "step %d/%d  %.1f steps/s  %.0f images/s  d_loss %.4f  g_loss %.4f  ETA %.0fs",
-            step,
-            self.total_steps,
-            steps_per_s,
-            steps_per_s * self.batch_size,
-            d_loss,
-            g_loss,
-            eta,
-        )
 
 
 def run_fn(fn_args) -> None:
@@ -138,5 +146,8 @@ def run_fn(fn_args) -> None:
         json.dump(resolved, f, indent=2)
     feature_spec = tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec()
     dataset = image_dataset(fn_args.train_files, feature_spec, train.batch_size, train.seed)
-    generator = train_gan(dataset, data, train, run_dir)
+    checkpoint_dir = custom.get("checkpoint_dir", "")
+    generator = train_gan(dataset, data, train, run_dir, checkpoint_dir)
     export.export_generator(generator, train.latent_dim, fn_args.serving_model_dir)
+    if checkpoint_dir and tf.io.gfile.exists(checkpoint_dir):
+        tf.io.gfile.rmtree(checkpoint_dir)  # finished: a later run with this config starts fresh

@@ -42,6 +42,12 @@ class TrainConfig:
     train_steps: int = 3000
     batch_size: int = 64
     latent_dim: int = 64
+    architecture: str = "conv"  # conv | resnet | dcgan (models/networks.py ARCHITECTURES)
+    loss: str = "non_saturating"  # non_saturating | hinge | wgan_gp (models/losses.py)
+    augment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" for none
+    r1_gamma: float = 0.0  # R1 penalty weight on real images; 0 disables
+    r1_interval: int = 16  # lazy R1: applied every this many steps
+    checkpoint_every_steps: int = 500  # a crashed run resumes from the last checkpoint
     generator_width: int = 128  # filters of the first (4x4) generator block; halves per block
     discriminator_width: int = 32  # filters of the first discriminator block; doubles per block
     discriminator_dropout: float = 0.3
@@ -62,9 +68,22 @@ class TrainConfig:
             "latent_dim",
             "sample_every_steps",
             "log_every_steps",
+            "r1_interval",
+            "checkpoint_every_steps",
         ):
             if getattr(self, name) < 1:
                 raise ArtganError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        from artgan.models import augment, losses, networks  # here: models import this module
+
+        for name, value, choices in (
+            ("architecture", self.architecture, networks.ARCHITECTURES),
+            ("loss", self.loss, losses.LOSSES),
+        ):
+            if value not in choices:
+                raise ArtganError(
+                    f"train.{name} must be one of {', '.join(choices)}, got {value!r}"
+                )
+        augment.parse_policy(self.augment)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,8 @@ functions by dotted path into the installed package, so no module file is built 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 
 from tfx import v1 as tfx
@@ -22,6 +24,20 @@ RUN_FN = "artgan.models.trainer.run_fn"
 BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
 
 
+def checkpoint_dir(
+    pipeline_root: str, config: PipelineConfig, data_dir: str, input_fingerprint: str
+) -> str:
+    """Where training checkpoints live: one folder per (inputs, data and train config).
+
+    A re-run after a crash finds its checkpoints there and resumes; the Trainer removes the
+    folder once the generator is exported.
+    """
+    key = json.dumps(
+        [data_dir, input_fingerprint, to_json(config.data), to_json(config.train)], sort_keys=True
+    )
+    return os.path.join(pipeline_root, "checkpoints", hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
 def create_pipeline(
     config: PipelineConfig,
     data_dir: str,
@@ -32,10 +48,11 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
     """Builds the TFX pipeline for ``config`` reading images from ``data_dir``."""
     config.validate()
+    input_fingerprint = folder_fingerprint(data_dir) if os.path.isdir(data_dir) else ""
     example_gen = ImageExampleGen(
         input_base=data_dir,
         eval_percent=config.data.eval_percent,
-        input_fingerprint=folder_fingerprint(data_dir) if os.path.isdir(data_dir) else "",
+        input_fingerprint=input_fingerprint,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(
@@ -56,6 +73,7 @@ def create_pipeline(
         custom_config={
             "data": dataclasses.asdict(config.data),
             "train": dataclasses.asdict(config.train),
+            "checkpoint_dir": checkpoint_dir(pipeline_root, config, data_dir, input_fingerprint),
         },
     )
     baseline_resolver = tfx.dsl.Resolver(

@@ -109,3 +109,34 @@ def test_mixed_precision_path_trains_and_exports(tmp_path):
     generate = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
     served = generate(seeds=tf.constant([0, 1], tf.int64))["images"]
     assert served.dtype == tf.uint8 and served.shape == (2, 8, 8, 1)
+
+
+def test_a_second_call_resumes_from_the_last_checkpoint(tmp_path, caplog):
+    images = np.zeros((16, 8, 8, 1), np.float32)
+    checkpoints = str(tmp_path / "checkpoints")
+    first = dataclasses.replace(TRAIN, checkpoint_every_steps=2)
+    train_gan(image_dataset(images), DATA, first, str(tmp_path / "a"), checkpoints)
+    assert tf.train.latest_checkpoint(checkpoints).endswith("-4")
+
+    longer = dataclasses.replace(first, train_steps=6)
+    with caplog.at_level("INFO"):
+        train_gan(image_dataset(images), DATA, longer, str(tmp_path / "b"), checkpoints)
+    assert "at step 4" in caplog.text
+    samples = sorted(os.listdir(tmp_path / "b" / "samples"))
+    assert samples == ["final.png", "step_000006.png"]  # steps 1-4 were not trained again
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {"loss": "hinge", "augment": "color,translation,cutout"},
+        {"loss": "wgan_gp"},
+        {"r1_gamma": 0.1, "r1_interval": 2, "architecture": "resnet"},
+    ],
+)
+def test_each_recipe_trains_to_finite_losses(tmp_path, recipe):
+    rng = np.random.default_rng(1)
+    images = rng.uniform(-1.0, 1.0, size=(16, 8, 8, 1)).astype(np.float32)
+    train = dataclasses.replace(TRAIN, **recipe)
+    generator = train_gan(image_dataset(images), DATA, train, str(tmp_path))
+    assert np.isfinite(generator(tf.random.normal([2, 8]), training=False).numpy()).all()

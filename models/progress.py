@@ -1,0 +1,58 @@
+"""Training progress for people: steps/s, images/s, losses and ETA, as a bar and log lines."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+
+from tqdm import tqdm
+
+from artgan.errors import ArtganError
+
+log = logging.getLogger(__name__)
+
+
+class TrainingProgress:
+    """A tqdm bar on terminals plus a log line per report; stops on non-finite losses."""
+
+    def __init__(self, total_steps: int, batch_size: int, first_step: int = 0):
+        self.total_steps = total_steps
+        self.batch_size = batch_size
+        self.first_step = first_step
+        self.start = time.monotonic()
+        self.bar = tqdm(
+            total=total_steps,
+            initial=first_step,
+            unit="step",
+            disable=not sys.stderr.isatty(),
+            dynamic_ncols=True,
+        )
+
+    def advance(self) -> None:
+        self.bar.update(1)
+
+    def report(self, step: int, d_loss: float, g_loss: float) -> None:
+        if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
+            self.close()
+            raise ArtganError(
+                f"training diverged at step {step}: d_loss={d_loss}, g_loss={g_loss}; "
+                "lower the learning rates or check the input images"
+            )
+        steps_per_s = (step - self.first_step) / max(time.monotonic() - self.start, 1e-9)
+        eta = (self.total_steps - step) / max(steps_per_s, 1e-9)
+        self.bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}", refresh=False)
+        log.info(
+            "step %d/%d  %.1f steps/s  %.0f images/s  d_loss %.4f  g_loss %.4f  ETA %.0fs",
+            step,
+            self.total_steps,
+            steps_per_s,
+            steps_per_s * self.batch_size,
+            d_loss,
+            g_loss,
+            eta,
+        )
+
+    def close(self) -> None:
+        self.bar.close()

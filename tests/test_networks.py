@@ -1,0 +1,44 @@
+"""Every architecture builds at the resolutions it promises and refuses the others clearly."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import tensorflow as tf
+
+from artgan.errors import ArtganError
+from artgan.models.networks import ARCHITECTURES, build_networks
+from artgan.pipeline.config import DataConfig, TrainConfig
+
+SMALL = TrainConfig(latent_dim=8, generator_width=32, discriminator_width=8)
+
+
+@pytest.mark.parametrize(
+    "architecture, resolution, channels",
+    [("conv", 8, 1), ("conv", 32, 3), ("resnet", 8, 3), ("resnet", 16, 1), ("dcgan", 28, 1)],
+)
+def test_generator_and_discriminator_shapes(architecture, resolution, channels):
+    train = dataclasses.replace(SMALL, architecture=architecture)
+    generator, discriminator = build_networks(train, DataConfig(resolution, channels))
+    images = generator(tf.random.normal([2, 8]), training=False)
+    assert images.shape == (2, resolution, resolution, channels)
+    assert float(tf.reduce_max(tf.abs(images))) <= 1.0
+    assert discriminator(images, training=True).shape == (2, 1)
+
+
+def test_dcgan_is_28x28_only():
+    with pytest.raises(ArtganError, match="28"):
+        build_networks(dataclasses.replace(SMALL, architecture="dcgan"), DataConfig(16, 1))
+
+
+@pytest.mark.parametrize(
+    "field, value", [("architecture", "stylegan9"), ("loss", "l2"), ("augment", "zoom")]
+)
+def test_config_names_unknown_choices(field, value):
+    with pytest.raises(ArtganError, match=value):
+        dataclasses.replace(TrainConfig(), **{field: value}).validate()
+
+
+def test_every_architecture_is_buildable_by_name():
+    assert set(ARCHITECTURES) == {"conv", "resnet", "dcgan"}
