@@ -22,6 +22,10 @@ class AdversarialRecipe:
     augment_policy: tuple[str, ...] = ()  # DiffAugment on everything D sees
     r1_gamma: float = 0.0  # 0 disables R1
     r1_interval: int = 16  # lazy R1: every k steps, scaled by k
+    # True: G and D gradients from one forward pass (the TensorFlow DCGAN tutorial's update);
+    # False: D first, then G against the updated D (StyleGAN's alternating update). Steps with
+    # a gradient penalty (R1, WGAN-GP) always alternate.
+    simultaneous: bool = False
 
 
 class AdversarialTrainer:
@@ -58,8 +62,26 @@ class AdversarialTrainer:
     def _augment(self, images: tf.Tensor) -> tf.Tensor:
         return augment.diff_augment(images, self.recipe.augment_policy)
 
+    def _simultaneous_step(self, real_images: tf.Tensor):
+        latents = tf.random.normal([tf.shape(real_images)[0], self.latent_dim])
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake_images = self._augment(self.generator(latents, training=True))
+            real_logits = self.discriminator(self._augment(real_images), training=True)
+            fake_logits = self.discriminator(fake_images, training=True)
+            d_loss = self._average(self.recipe.loss.discriminator(real_logits, fake_logits))
+            g_loss = self._average(self.recipe.loss.generator(fake_logits))
+            d_scaled = self.discriminator_optimizer.scale_loss(d_loss)
+            g_scaled = self.generator_optimizer.scale_loss(g_loss)
+        d_vars = self.discriminator.trainable_variables
+        g_vars = self.generator.trainable_variables
+        self.discriminator_optimizer.apply(d_tape.gradient(d_scaled, d_vars), d_vars)
+        self.generator_optimizer.apply(g_tape.gradient(g_scaled, g_vars), g_vars)
+        return d_loss, g_loss
+
     def _replica_step(self, real_images: tf.Tensor, apply_r1: bool):
         recipe = self.recipe
+        if recipe.simultaneous and not (apply_r1 or recipe.loss.gradient_penalty_weight):
+            return self._simultaneous_step(real_images)
         batch = tf.shape(real_images)[0]
         # 1. Discriminator: real images up, generated images down, plus its regularisers.
         latents = tf.random.normal([batch, self.latent_dim])

@@ -59,6 +59,7 @@ def _recipe(train: TrainConfig) -> AdversarialRecipe:
         augment_policy=augment.parse_policy(train.augment),
         r1_gamma=train.r1_gamma,
         r1_interval=train.r1_interval,
+        simultaneous=train.simultaneous_updates,
     )
 
 

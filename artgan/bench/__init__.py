@@ -13,7 +13,9 @@ import os
 import platform
 import time
 
-BENCHMARKS: dict[str, str] = {}
+BENCHMARKS: dict[str, str] = {
+    "train": "artgan.bench.train",
+}
 
 
 def add_parser(commands) -> None:
