@@ -19,24 +19,36 @@ BENCHMARKS: dict[str, str] = {
 
 
 def add_parser(commands) -> None:
-    bench = commands.add_parser("bench", help="run a benchmark; results are written as JSON")
-    names = bench.add_subparsers(dest="benchmark", required=True)
-    for name, module_path in sorted(BENCHMARKS.items()):
-        module = importlib.import_module(module_path)
-        parser = names.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
-        parser.add_argument(
-            "--out", default=os.path.join("bench_results", f"{name}.json"), help="%(default)s"
-        )
-        module.add_arguments(parser)
+    """``artgan bench NAME [options]``; a benchmark's module is imported only when it runs."""
+    bench = commands.add_parser(
+        "bench",
+        help="run a benchmark; results are written as JSON",
+        description=f"Benchmarks: {', '.join(sorted(BENCHMARKS))}. "
+        "`artgan bench NAME --help` lists a benchmark's options.",
+    )
+    bench.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="the benchmark's own options")
 
 
-def run(args: argparse.Namespace) -> str:
-    """Runs the chosen benchmark and writes its result (plus the machine) to ``args.out``."""
-    module = importlib.import_module(BENCHMARKS[args.benchmark])
+def _parse_options(name: str, options: list[str]):
+    module = importlib.import_module(BENCHMARKS[name])
+    parser = argparse.ArgumentParser(
+        prog=f"artgan bench {name}", description=(module.__doc__ or "").strip()
+    )
+    parser.add_argument(
+        "--out", default=os.path.join("bench_results", f"{name}.json"), help="%(default)s"
+    )
+    module.add_arguments(parser)
+    return module, parser.parse_args(options)
+
+
+def run(bench_args: argparse.Namespace) -> str:
+    """Runs the chosen benchmark and writes its result (plus the machine) to its ``--out``."""
+    module, args = _parse_options(bench_args.benchmark, bench_args.options)
     started = time.time()
     result = module.run(args)
     record = {
-        "benchmark": args.benchmark,
+        "benchmark": bench_args.benchmark,
         "started_unix": started,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "result": result,
