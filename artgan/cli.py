@@ -64,6 +64,10 @@ def _add_generate(commands) -> None:
     generate.add_argument("--model-name", default=SERVING.model_name)
     generate.add_argument("--version", type=int, help="model version (default: latest)")
     generate.add_argument("--seeds", default="0-15", help="e.g. 0-15 or 1,5,9-12")
+    generate.add_argument(
+        "--labels",
+        help="class labels for a class-conditional model: one for all seeds or one per seed",
+    )
     generate.add_argument("--out", default="generated", help="output folder (%(default)s)")
 
 
@@ -154,10 +158,12 @@ def _serve(args) -> None:
 
 
 def _generate(args) -> None:
-    from artgan.serving.client import GeneratorClient, parse_seeds, write_generated
+    from artgan.serving.client import GeneratorClient, parse_labels, parse_seeds, write_generated
 
     with GeneratorClient(args.host, args.port) as client:
-        result = client.generate(args.model_name, parse_seeds(args.seeds), version=args.version)
+        labels = parse_labels(args.labels) if args.labels else None
+        seeds = parse_seeds(args.seeds)
+        result = client.generate(args.model_name, seeds, version=args.version, labels=labels)
     written = write_generated(result, args.out)
     print(f"{len(result.seeds)} images from {args.model_name} version {result.version}")
     print(f"  grid: {written['grid']}")

@@ -28,16 +28,39 @@ def _parsed(file_patterns: list[str], feature_spec: dict[str, Any], keys: list[s
 
 
 def image_dataset(
-    file_patterns: list[str], feature_spec: dict[str, Any], batch_size: int, seed: int
+    file_patterns: list[str],
+    feature_spec: dict[str, Any],
+    batch_size: int,
+    seed: int,
+    with_labels: bool = False,
 ) -> tf.data.Dataset:
-    """Endless shuffled batches of transformed images (float32 [B, H, W, C] in [-1, 1])."""
-    images = _parsed(file_patterns, feature_spec, [IMAGE_KEY]).map(lambda x: x[IMAGE_KEY]).cache()
+    """Endless shuffled batches of transformed images (float32 [B, H, W, C] in [-1, 1]).
+
+    ``with_labels``: batches are (images, int32 labels [B]) instead.
+    """
+    if with_labels:
+        parsed = _parsed(file_patterns, feature_spec, [IMAGE_KEY, LABEL_KEY])
+        examples = parsed.map(
+            lambda x: (x[IMAGE_KEY], tf.cast(tf.reshape(x[LABEL_KEY], []), tf.int32))
+        )
+    else:
+        examples = _parsed(file_patterns, feature_spec, [IMAGE_KEY]).map(lambda x: x[IMAGE_KEY])
     return (
-        images.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+        examples.cache()
+        .shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
         .repeat()
         .batch(batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+def count_classes(file_patterns: list[str], feature_spec: dict[str, Any]) -> int:
+    """1 + the largest label in the examples, or 0 when they have no labels."""
+    if LABEL_KEY not in feature_spec:
+        return 0
+    labels = _parsed(file_patterns, feature_spec, [LABEL_KEY]).map(lambda x: x[LABEL_KEY])
+    largest = labels.reduce(tf.constant(-1, tf.int64), lambda a, b: tf.maximum(a, tf.reduce_max(b)))
+    return int(largest) + 1
 
 
 def load_split(

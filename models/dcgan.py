@@ -10,6 +10,7 @@ import keras
 from keras import layers
 
 from artgan.errors import ArtganError
+from artgan.models.networks import LOGITS_LAYER
 
 RESOLUTION = 28
 
@@ -58,7 +59,7 @@ def build_discriminator(resolution: int, channels: int) -> keras.Model:
             layers.LeakyReLU(0.3),
             layers.Dropout(0.3),
             layers.Flatten(),
-            layers.Dense(1, dtype="float32"),
+            layers.Dense(1, dtype="float32", name=LOGITS_LAYER),
         ],
         name="discriminator",
     )

@@ -29,7 +29,11 @@ class AdversarialRecipe:
 
 
 class AdversarialTrainer:
-    """Owns G, D and their optimisers; ``step(batch)`` runs one distributed update."""
+    """Owns G, D and their optimisers; ``step(batch)`` runs one distributed update.
+
+    For class-conditional networks (generator inputs [latents, labels]) a batch is
+    (images, labels) and generated images get the real batch's labels.
+    """
 
     def __init__(
         self,
@@ -50,6 +54,7 @@ class AdversarialTrainer:
         self.latent_dim = latent_dim
         self.global_batch_size = global_batch_size
         self.recipe = recipe
+        self.conditional = len(generator.inputs) == 2
         self._plain_step = tf.function(lambda batch: self._distributed_step(batch, False))
         self._r1_step = tf.function(lambda batch: self._distributed_step(batch, True))
         self._steps_done = 0
@@ -62,12 +67,23 @@ class AdversarialTrainer:
     def _augment(self, images: tf.Tensor) -> tf.Tensor:
         return augment.diff_augment(images, self.recipe.augment_policy)
 
-    def _simultaneous_step(self, real_images: tf.Tensor):
-        latents = tf.random.normal([tf.shape(real_images)[0], self.latent_dim])
+    def _generate(self, labels, batch) -> tf.Tensor:
+        """Augmented generated images for a batch (with ``labels`` when conditional)."""
+        latents = tf.random.normal([batch, self.latent_dim])
+        inputs = [latents, labels] if self.conditional else latents
+        return self._augment(self.generator(inputs, training=True))
+
+    def _critic(self, labels):
+        """images -> D logits (for this batch's labels when conditional)."""
+        if self.conditional:
+            return lambda images: self.discriminator([images, labels], training=True)
+        return lambda images: self.discriminator(images, training=True)
+
+    def _simultaneous_step(self, real_images: tf.Tensor, labels):
+        critic = self._critic(labels)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake_images = self._augment(self.generator(latents, training=True))
-            real_logits = self.discriminator(self._augment(real_images), training=True)
-            fake_logits = self.discriminator(fake_images, training=True)
+            fake_logits = critic(self._generate(labels, tf.shape(real_images)[0]))
+            real_logits = critic(self._augment(real_images))
             d_loss = self._average(self.recipe.loss.discriminator(real_logits, fake_logits))
             g_loss = self._average(self.recipe.loss.generator(fake_logits))
             d_scaled = self.discriminator_optimizer.scale_loss(d_loss)
@@ -78,52 +94,48 @@ class AdversarialTrainer:
         self.generator_optimizer.apply(g_tape.gradient(g_scaled, g_vars), g_vars)
         return d_loss, g_loss
 
-    def _replica_step(self, real_images: tf.Tensor, apply_r1: bool):
+    def _replica_step(self, batch, apply_r1: bool):
         recipe = self.recipe
+        real_images, labels = batch if self.conditional else (batch, None)
         if recipe.simultaneous and not (apply_r1 or recipe.loss.gradient_penalty_weight):
-            return self._simultaneous_step(real_images)
-        batch = tf.shape(real_images)[0]
+            return self._simultaneous_step(real_images, labels)
+        critic = self._critic(labels)
+        size = tf.shape(real_images)[0]
         # 1. Discriminator: real images up, generated images down, plus its regularisers.
-        latents = tf.random.normal([batch, self.latent_dim])
         with tf.GradientTape() as tape:
-            fake_images = self._augment(self.generator(latents, training=True))
+            fake_images = self._generate(labels, size)
             real_images = self._augment(real_images)
-            real_logits = self.discriminator(real_images, training=True)
-            fake_logits = self.discriminator(fake_images, training=True)
-            per_example = recipe.loss.discriminator(real_logits, fake_logits)
+            per_example = recipe.loss.discriminator(critic(real_images), critic(fake_images))
             if recipe.loss.gradient_penalty_weight:
-                penalty = losses.wgan_gradient_penalty(self.discriminator, real_images, fake_images)
+                penalty = losses.wgan_gradient_penalty(critic, real_images, fake_images)
                 per_example += recipe.loss.gradient_penalty_weight * penalty
             if apply_r1:
-                penalty = losses.r1_penalty(self.discriminator, real_images)
+                penalty = losses.r1_penalty(critic, real_images)
                 per_example += 0.5 * recipe.r1_gamma * recipe.r1_interval * penalty
             d_loss = self._average(per_example)
             scaled = self.discriminator_optimizer.scale_loss(d_loss)
         d_vars = self.discriminator.trainable_variables
         self.discriminator_optimizer.apply(tape.gradient(scaled, d_vars), d_vars)
         # 2. Generator: fool the updated discriminator with fresh latents.
-        latents = tf.random.normal([batch, self.latent_dim])
         with tf.GradientTape() as tape:
-            fake_images = self._augment(self.generator(latents, training=True))
-            fake_logits = self.discriminator(fake_images, training=True)
-            g_loss = self._average(recipe.loss.generator(fake_logits))
+            g_loss = self._average(recipe.loss.generator(critic(self._generate(labels, size))))
             scaled = self.generator_optimizer.scale_loss(g_loss)
         g_vars = self.generator.trainable_variables
         self.generator_optimizer.apply(tape.gradient(scaled, g_vars), g_vars)
         return d_loss, g_loss
 
-    def _distributed_step(self, real_images, apply_r1: bool):
-        d_loss, g_loss = self.strategy.run(self._replica_step, args=(real_images, apply_r1))
+    def _distributed_step(self, batch, apply_r1: bool):
+        d_loss, g_loss = self.strategy.run(self._replica_step, args=(batch, apply_r1))
         total = tf.distribute.ReduceOp.SUM
         return (
             self.strategy.reduce(total, d_loss, axis=None),
             self.strategy.reduce(total, g_loss, axis=None),
         )
 
-    def step(self, real_images) -> tuple[tf.Tensor, tf.Tensor]:
+    def step(self, batch) -> tuple[tf.Tensor, tf.Tensor]:
         """One D and one G update on a (distributed) batch; returns (d_loss, g_loss)."""
         self._steps_done += 1
         recipe = self.recipe
         if recipe.r1_gamma > 0 and self._steps_done % recipe.r1_interval == 0:
-            return self._r1_step(real_images)
-        return self._plain_step(real_images)
+            return self._r1_step(batch)
+        return self._plain_step(batch)

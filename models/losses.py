@@ -41,26 +41,27 @@ WGAN_GP = GanLoss(
 LOSSES = {"non_saturating": NON_SATURATING, "hinge": HINGE, "wgan_gp": WGAN_GP}
 
 
-def _input_gradient_norms_squared(discriminator, images: tf.Tensor) -> tf.Tensor:
+def _input_gradient_norms_squared(critic, images: tf.Tensor) -> tf.Tensor:
     with tf.GradientTape() as tape:
         tape.watch(images)
-        logits = tf.reduce_sum(tf.cast(discriminator(images, training=True), tf.float32))
+        logits = tf.reduce_sum(tf.cast(critic(images), tf.float32))
     gradients = tf.cast(tape.gradient(logits, images), tf.float32)
     return tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3])
 
 
-def r1_penalty(discriminator, real_images: tf.Tensor) -> tf.Tensor:
-    """Per example |grad_x D(x)|^2 on real images (multiply by gamma / 2 for the R1 term)."""
-    return _input_gradient_norms_squared(discriminator, real_images)
+def r1_penalty(critic, real_images: tf.Tensor) -> tf.Tensor:
+    """Per example |grad_x D(x)|^2 on real images (multiply by gamma / 2 for the R1 term).
+
+    ``critic`` maps images to discriminator logits (in training mode).
+    """
+    return _input_gradient_norms_squared(critic, real_images)
 
 
-def wgan_gradient_penalty(
-    discriminator, real_images: tf.Tensor, fake_images: tf.Tensor
-) -> tf.Tensor:
+def wgan_gradient_penalty(critic, real_images: tf.Tensor, fake_images: tf.Tensor) -> tf.Tensor:
     """Per example (|grad D(x_hat)| - 1)^2 at random interpolates of real and fake images."""
     real_images = tf.cast(real_images, tf.float32)
     fake_images = tf.cast(fake_images, tf.float32)
     mix = tf.random.uniform([tf.shape(real_images)[0], 1, 1, 1])
     interpolates = real_images + mix * (fake_images - real_images)
-    norms = tf.sqrt(_input_gradient_norms_squared(discriminator, interpolates) + 1e-12)
+    norms = tf.sqrt(_input_gradient_norms_squared(critic, interpolates) + 1e-12)
     return tf.square(norms - 1.0)

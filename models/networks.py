@@ -12,6 +12,8 @@ import math
 import keras
 from keras import layers
 
+LOGITS_LAYER = "logits"  # every discriminator's last layer: its input are the image features
+
 
 def num_up_blocks(resolution: int) -> int:
     """How many 2x blocks take a 4x4 map to ``resolution`` (a power of two >= 8)."""
@@ -55,25 +57,44 @@ def build_discriminator(
             x = layers.Dropout(dropout)(x)
         filters *= 2
     x = layers.Flatten()(x)
-    logits = layers.Dense(1, dtype="float32")(x)
+    logits = layers.Dense(1, dtype="float32", name=LOGITS_LAYER)(x)
     return keras.Model(images, logits, name="discriminator")
 
 
 ARCHITECTURES = ("conv", "resnet", "dcgan")
 
 
-def build_networks(train, data) -> tuple[keras.Model, keras.Model]:
-    """(generator, discriminator) for ``train.architecture`` (TrainConfig, DataConfig)."""
+def build_networks(train, data, num_classes: int = 0) -> tuple[keras.Model, keras.Model]:
+    """(generator, discriminator) for ``train.architecture`` (TrainConfig, DataConfig).
+
+    With ``num_classes`` > 0 both are class-conditional (``conditional.py``): the generator
+    takes [latents, labels] and the discriminator [images, labels].
+    """
+    from artgan.models import conditional
+
+    generator, discriminator = _build_unconditional(train, data, num_classes)
+    if not num_classes:
+        return generator, discriminator
+    return (
+        conditional.conditional_generator(generator, train.latent_dim, num_classes),
+        conditional.projection_discriminator(discriminator, num_classes),
+    )
+
+
+def _build_unconditional(train, data, num_classes: int) -> tuple[keras.Model, keras.Model]:
     from artgan.models import dcgan, resnet
+
+    # A conditional generator reads [latent, label embedding]: twice the latent size.
+    latent_dim = train.latent_dim * (2 if num_classes else 1)
 
     res, channels = data.resolution, data.channels
     if train.architecture == "dcgan":
-        generator = dcgan.build_generator(train.latent_dim, res, channels)
+        generator = dcgan.build_generator(latent_dim, res, channels)
         return generator, dcgan.build_discriminator(res, channels)
     if train.architecture == "resnet":
-        generator = resnet.build_generator(train.latent_dim, res, channels, train.generator_width)
+        generator = resnet.build_generator(latent_dim, res, channels, train.generator_width)
         return generator, resnet.build_discriminator(res, channels, train.discriminator_width)
-    generator = build_generator(train.latent_dim, res, channels, train.generator_width)
+    generator = build_generator(latent_dim, res, channels, train.generator_width)
     discriminator = build_discriminator(
         res, channels, train.discriminator_width, train.discriminator_dropout
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from artgan.models.networks import num_up_blocks
+from artgan.models.networks import LOGITS_LAYER, num_up_blocks
 
 
 def _sn(layer: layers.Layer) -> layers.Layer:
@@ -58,6 +58,5 @@ def build_discriminator(resolution: int, channels: int, width: int = 32) -> kera
         filters *= 2
     x = layers.ReLU()(x)
     x = layers.Lambda(lambda t: keras.ops.sum(t, axis=[1, 2]))(x)
-    logits = _sn(layers.Dense(1))(x)
-    logits = layers.Activation("linear", dtype="float32")(logits)
+    logits = layers.SpectralNormalization(layers.Dense(1, dtype="float32"), name=LOGITS_LAYER)(x)
     return keras.Model(images, logits, name="discriminator")

@@ -21,7 +21,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from artgan.models import augment, export, grid, losses, networks
-from artgan.models.dataset import image_dataset
+from artgan.models.dataset import count_classes, image_dataset
 from artgan.models.ema import GeneratorEma, ema_decay
 from artgan.models.gan import AdversarialRecipe, AdversarialTrainer
 from artgan.models.progress import TrainingProgress
@@ -40,9 +40,17 @@ def hardware_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def sample_images(generator: keras.Model, latent_dim: int) -> np.ndarray:
-    """uint8 images for ``SAMPLE_SEEDS``, quantised exactly as the server does."""
-    latents = export.latents_from_seeds(tf.constant(SAMPLE_SEEDS, tf.int64), latent_dim)
+def sample_images(generator: keras.Model, latent_dim: int, num_classes: int = 0) -> np.ndarray:
+    """uint8 images for ``SAMPLE_SEEDS``, quantised exactly as the server does.
+
+    A class-conditional generator draws seed ``s`` as class ``s % num_classes``, so a grid
+    shows every class in order.
+    """
+    seeds = tf.constant(SAMPLE_SEEDS, tf.int64)
+    latents = export.latents_from_seeds(seeds, latent_dim)
+    if num_classes:
+        labels = tf.cast(seeds % num_classes, tf.int32)
+        return export.to_uint8(generator([latents, labels], training=False)).numpy()
     return export.to_uint8(generator(latents, training=False)).numpy()
 
 
@@ -69,9 +77,12 @@ def train_gan(
     train: TrainConfig,
     run_dir: str,
     checkpoint_dir: str = "",
+    num_classes: int = 0,
 ) -> keras.Model:
     """Trains to ``train.train_steps`` and returns the EMA generator.
 
+    With ``num_classes`` > 0 the networks are class-conditional and ``dataset`` yields
+    (images, labels) batches.
     Writes sample grids to ``run_dir/samples`` and TensorBoard logs to ``run_dir/logs``.
     Checkpoints go to ``checkpoint_dir`` (default ``run_dir/checkpoints``) every
     ``train.checkpoint_every_steps``; training resumes from the latest one found there.
@@ -80,7 +91,7 @@ def train_gan(
     strategy = hardware_strategy()
     global_batch = train.batch_size * strategy.num_replicas_in_sync
     with strategy.scope():
-        generator, discriminator = networks.build_networks(train, data)
+        generator, discriminator = networks.build_networks(train, data, num_classes)
         ema = GeneratorEma(generator, ema_decay(global_batch, train.ema_kimg))
         trainer = AdversarialTrainer(
             strategy,
@@ -123,14 +134,15 @@ def train_gan(
                 tf.summary.scalar("loss/discriminator", d_loss, step=step)
                 tf.summary.scalar("loss/generator", g_loss, step=step)
             if step % train.sample_every_steps == 0:
-                samples = sample_images(ema.model, train.latent_dim)
+                samples = sample_images(ema.model, train.latent_dim, num_classes)
                 grid.save_grid(samples, os.path.join(run_dir, "samples", f"step_{step:06d}.png"))
                 tf.summary.image("samples", grid.image_grid(samples)[None], step=step)
             if step % train.checkpoint_every_steps == 0:
                 checkpoints.save(checkpoint_number=step)
     progress.close()
     grid.save_grid(
-        sample_images(ema.model, train.latent_dim), os.path.join(run_dir, "samples", "final.png")
+        sample_images(ema.model, train.latent_dim, num_classes),
+        os.path.join(run_dir, "samples", "final.png"),
     )
     return ema.model
 
@@ -146,9 +158,15 @@ def run_fn(fn_args) -> None:
         resolved = {"data": dataclasses.asdict(data), "train": dataclasses.asdict(train)}
         json.dump(resolved, f, indent=2)
     feature_spec = tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec()
-    dataset = image_dataset(fn_args.train_files, feature_spec, train.batch_size, train.seed)
+    num_classes = count_classes(fn_args.train_files, feature_spec) if train.conditional else 0
+    if train.conditional and num_classes < 2:
+        log.warning("train.conditional is set but the images have no class labels: unconditional")
+        num_classes = 0
+    dataset = image_dataset(
+        fn_args.train_files, feature_spec, train.batch_size, train.seed, num_classes > 0
+    )
     checkpoint_dir = custom.get("checkpoint_dir", "")
-    generator = train_gan(dataset, data, train, run_dir, checkpoint_dir)
-    export.export_generator(generator, train.latent_dim, fn_args.serving_model_dir)
+    generator = train_gan(dataset, data, train, run_dir, checkpoint_dir, num_classes)
+    export.export_generator(generator, train.latent_dim, fn_args.serving_model_dir, num_classes)
     if checkpoint_dir and tf.io.gfile.exists(checkpoint_dir):
         tf.io.gfile.rmtree(checkpoint_dir)  # finished: a later run with this config starts fresh

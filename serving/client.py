@@ -21,7 +21,7 @@ from tensorflow_serving.apis import (
 )
 
 from artgan.errors import ArtganError
-from artgan.models.export import PNG_OUTPUT, SEEDS_INPUT
+from artgan.models.export import LABELS_INPUT, PNG_OUTPUT, SEEDS_INPUT, WITH_LABELS_SIGNATURE
 from artgan.models.grid import save_grid
 from artgan.pipeline.config import ServingConfig
 from artgan.serving.repository import pending_version_folders, ready_versions
@@ -37,19 +37,29 @@ GRID_FILE = "grid.png"
 
 def parse_seeds(text: str) -> list[int]:
     """``"0-15,20,30-31"`` -> [0, ..., 15, 20, 30, 31]; duplicates are dropped, order kept."""
-    seeds: dict[int, None] = {}
+    return list(dict.fromkeys(parse_int_ranges(text, "seeds")))
+
+
+def parse_labels(text: str) -> list[int]:
+    """``"3"`` or ``"0-9,0-5"``: class labels, in order, repeats kept."""
+    return parse_int_ranges(text, "labels")
+
+
+def parse_int_ranges(text: str, what: str) -> list[int]:
+    """``"0-3,7"`` -> [0, 1, 2, 3, 7]; ArtganError naming ``what`` on bad syntax."""
+    values: list[int] = []
     for part in text.split(","):
         match = SEED_RANGE.match(part.strip())
         if not match:
-            raise ArtganError(f"bad seeds {text!r}: {part.strip()!r} is not N or N-M (N, M >= 0)")
+            raise ArtganError(f"bad {what} {text!r}: {part.strip()!r} is not N or N-M (N, M >= 0)")
         first = int(match.group(1))
         last = int(match.group(2)) if match.group(2) is not None else first
         if last < first:
-            raise ArtganError(f"bad seeds {text!r}: range {part.strip()!r} runs backwards")
-        if len(seeds) + last - first + 1 > MAX_SEEDS:
-            raise ArtganError(f"bad seeds {text!r}: more than {MAX_SEEDS} seeds")
-        seeds.update(dict.fromkeys(range(first, last + 1)))
-    return list(seeds)
+            raise ArtganError(f"bad {what} {text!r}: range {part.strip()!r} runs backwards")
+        if len(values) + last - first + 1 > MAX_SEEDS:
+            raise ArtganError(f"bad {what} {text!r}: more than {MAX_SEEDS} values")
+        values.extend(range(first, last + 1))
+    return values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,14 +149,24 @@ class GeneratorClient:
             time.sleep(min(STATUS_POLL_SECONDS, max(deadline - time.monotonic(), 0)))
 
     def predict_pngs(
-        self, model_name: str, seeds: Sequence[int], version: int | None
+        self,
+        model_name: str,
+        seeds: Sequence[int],
+        version: int | None,
+        labels: Sequence[int] | None = None,
     ) -> tuple[int, list[bytes]]:
-        """One Predict call for ``seeds``: (served version, PNG bytes per seed)."""
+        """One Predict call for ``seeds`` (and ``labels``, via the class-conditional
+        ``with_labels`` signature): (served version, PNG bytes per seed)."""
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model_name
         if version is not None:
             request.model_spec.version.value = version
         request.inputs[SEEDS_INPUT].CopyFrom(tf.make_tensor_proto(list(seeds), dtype=tf.int64))
+        if labels is not None:
+            request.model_spec.signature_name = WITH_LABELS_SIGNATURE
+            request.inputs[LABELS_INPUT].CopyFrom(
+                tf.make_tensor_proto(list(labels), dtype=tf.int64)
+            )
         # PNGs only: half the bytes of also sending raw pixels, and lossless to decode.
         request.output_filter.append(PNG_OUTPUT)
         try:
@@ -161,20 +181,33 @@ class GeneratorClient:
         return response.model_spec.version.value, pngs
 
     def generate(
-        self, model_name: str, seeds: Sequence[int], version: int | None = None
+        self,
+        model_name: str,
+        seeds: Sequence[int],
+        version: int | None = None,
+        labels: Sequence[int] | None = None,
     ) -> GeneratedImages:
         """Images for ``seeds``, in chunks of at most ``max_batch_size`` seeds.
 
+        ``labels`` (class-conditional models): one class per seed, or one for all of them.
         Without ``version``, the first chunk's served version is pinned for the rest, so one
         result never mixes versions across a hot reload.
         """
         seeds = [int(seed) for seed in seeds]
         if not seeds:
             raise ArtganError("no seeds to generate")
+        if labels is not None:
+            labels = [int(label) for label in labels]
+            labels = labels * len(seeds) if len(labels) == 1 else labels
+            if len(labels) != len(seeds):
+                raise ArtganError(
+                    f"{len(labels)} labels for {len(seeds)} seeds: give one or one each"
+                )
         pngs: list[bytes] = []
         for start in range(0, len(seeds), self.max_batch_size):
             chunk = seeds[start : start + self.max_batch_size]
-            version, chunk_pngs = self.predict_pngs(model_name, chunk, version)
+            chunk_labels = None if labels is None else labels[start : start + self.max_batch_size]
+            version, chunk_pngs = self.predict_pngs(model_name, chunk, version, chunk_labels)
             pngs.extend(chunk_pngs)
         images = np.stack([decode_png(png) for png in pngs])
         return GeneratedImages(version=version, seeds=seeds, images=images, pngs=pngs)

@@ -169,6 +169,14 @@ def select_outputs(signature: Callable[..., Any], output_filter: Iterable[str]) 
     return chosen or names
 
 
+def model_check_message(error: tf.errors.InvalidArgumentError) -> str:
+    """The failed assertion's own line (e.g. "labels must be < 3 ..."), not the graph dump."""
+    for line in error.message.splitlines():
+        if "assertion failed:" in line:
+            return line.split("assertion failed:", 1)[1].strip()
+    return error.message.strip().splitlines()[0]
+
+
 def predict(
     repository: ModelRepository, request: predict_pb2.PredictRequest, max_batch_size: int
 ) -> predict_pb2.PredictResponse:
@@ -186,6 +194,11 @@ def predict(
     output_names = select_outputs(signature, request.output_filter)
     try:
         results = signature(**tensors)
+    except tf.errors.InvalidArgumentError as error:  # the model's own input checks
+        raise ServingError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"signature '{signature_name}' rejected its inputs: {model_check_message(error)}",
+        ) from error
     except Exception as error:
         raise ServingError(
             grpc.StatusCode.INTERNAL,

@@ -119,6 +119,7 @@ def test_generator_info_file(export_dir):
         "height": RESOLUTION,
         "width": RESOLUTION,
         "channels": CHANNELS,
+        "num_classes": 0,
     }
 
 

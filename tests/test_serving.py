@@ -437,3 +437,24 @@ def test_sample_served_model_end_to_end(exported, tmp_path):
     assert all(os.path.exists(path) for path in [*written["images"], written["grid"]])
     with pytest.raises(ArtganError, match="no model version"):
         sample_served_model(str(tmp_path / "empty"), MODEL, [1], str(tmp_path / "none"))
+
+
+def test_class_conditional_model_serves_labels_and_rejects_unknown_ones(tmp_path):
+    from artgan.models.networks import build_networks
+    from artgan.pipeline.config import DataConfig, TrainConfig
+
+    train = TrainConfig(latent_dim=LATENT_DIM, generator_width=16, discriminator_width=8)
+    generator, _ = build_networks(train, DataConfig(resolution=8, channels=1), num_classes=3)
+    export_generator(generator, LATENT_DIM, str(tmp_path / "base" / "1"), num_classes=3)
+    with start_server(str(tmp_path / "base"), model_name=MODEL, port=0) as handle:
+        with GeneratorClient(handle.host, handle.port) as client:
+            client.wait_until_available(MODEL, timeout_s=20)
+            zeros = client.generate(MODEL, [1, 2], labels=[0])
+            twos = client.generate(MODEL, [1, 2], labels=[2, 2])
+            assert zeros.images.shape == (2, 8, 8, 1)
+            assert not np.array_equal(zeros.images, twos.images)
+            with pytest.raises(ArtganError, match="INVALID_ARGUMENT.*labels must be < 3"):
+                client.generate(MODEL, [1, 2], labels=[0, 3])
+            with pytest.raises(ArtganError, match="2 labels for 3 seeds"):
+                client.generate(MODEL, [1, 2, 3], labels=[0, 1])
+            assert client.generate(MODEL, [4]).images.shape == (1, 8, 8, 1)

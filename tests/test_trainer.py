@@ -140,3 +140,24 @@ def test_each_recipe_trains_to_finite_losses(tmp_path, recipe):
     train = dataclasses.replace(TRAIN, **recipe)
     generator = train_gan(image_dataset(images), DATA, train, str(tmp_path))
     assert np.isfinite(generator(tf.random.normal([2, 8]), training=False).numpy()).all()
+
+
+def test_class_conditional_training_and_export_with_labels(tmp_path):
+    rng = np.random.default_rng(2)
+    images = rng.uniform(-1.0, 1.0, size=(16, 8, 8, 1)).astype(np.float32)
+    labels = np.arange(16, dtype=np.int32) % 3
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(8)
+    train = dataclasses.replace(TRAIN, conditional=True, loss="hinge", r1_gamma=0.1, r1_interval=2)
+    generator = train_gan(dataset, DATA, train, str(tmp_path / "run"), num_classes=3)
+    export_generator(generator, TRAIN.latent_dim, str(tmp_path / "export"), num_classes=3)
+
+    model = tf.saved_model.load(str(tmp_path / "export"))
+    assert set(model.signatures) == {"serving_default", "with_labels", "from_latents"}
+    seeds = tf.constant([5, 6, 7], tf.int64)
+    by_seed = model.signatures["serving_default"](seeds=seeds)["images"]
+    assert by_seed.shape == (3, 8, 8, 1)
+    as_zero = model.signatures["with_labels"](seeds=seeds, labels=tf.constant([0, 0, 0], tf.int64))
+    as_two = model.signatures["with_labels"](seeds=seeds, labels=tf.constant([2, 2, 2], tf.int64))
+    assert not np.array_equal(as_zero["images"].numpy(), as_two["images"].numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be < 3"):
+        model.signatures["with_labels"](seeds=seeds, labels=tf.constant([0, 3, 1], tf.int64))
