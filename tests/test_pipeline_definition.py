@@ -1,0 +1,33 @@
+"""The pipeline definition: components, dotted entry points, stable checkpoint folders."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from artgan.pipeline.config import PipelineConfig
+from artgan.pipeline.pipeline import PREPROCESSING_FN, RUN_FN, checkpoint_dir, create_pipeline
+
+
+def test_transform_and_trainer_name_installed_functions_not_module_files(tmp_path):
+    pipeline = create_pipeline(
+        PipelineConfig(), str(tmp_path), str(tmp_path / "root"), str(tmp_path / "serving")
+    )
+    by_id = {component.id: component for component in pipeline.components}
+    assert by_id["Transform"].exec_properties["preprocessing_fn"] == PREPROCESSING_FN
+    assert by_id["Trainer"].exec_properties["run_fn"] == RUN_FN
+    assert not by_id["Transform"].exec_properties.get("module_file")
+    assert not by_id["Trainer"].exec_properties.get("module_file")
+    for component in ("ImageExampleGen", "Trainer", "GanEvaluator", "Pusher"):
+        assert component in by_id
+
+
+def test_checkpoint_folder_is_stable_for_the_same_inputs_and_config():
+    config = PipelineConfig()
+    first = checkpoint_dir("/root", config, "/data", "abc")
+    assert checkpoint_dir("/root", config, "/data", "abc") == first
+    assert first.startswith("/root/checkpoints/")
+    other_config = dataclasses.replace(
+        config, train=dataclasses.replace(config.train, batch_size=32)
+    )
+    assert checkpoint_dir("/root", other_config, "/data", "abc") != first
+    assert checkpoint_dir("/root", config, "/data", "changed-files") != first
