@@ -29,6 +29,7 @@ from artgan.pipeline.config import DataConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
+TRAIN_CONFIG_FILE = "train_config.json"  # in the ModelRun folder and the model's assets.extra
 SAMPLE_SEEDS = tuple(range(16))  # the same seeds `artgan generate --seeds 0-15` asks for
 
 
@@ -147,16 +148,22 @@ def train_gan(
     return ema.model
 
 
+def _write_text(path: str, text: str) -> None:
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(text)
+
+
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (GenericExecutor), named by dotted path in the pipeline."""
     custom = fn_args.custom_config or {}
     data = DataConfig(**custom.get("data", {}))
     train = TrainConfig(**{**custom.get("train", {}), "train_steps": fn_args.train_steps})
     run_dir = fn_args.model_run_dir
-    tf.io.gfile.makedirs(run_dir)
-    with tf.io.gfile.GFile(os.path.join(run_dir, "train_config.json"), "w") as f:
-        resolved = {"data": dataclasses.asdict(data), "train": dataclasses.asdict(train)}
-        json.dump(resolved, f, indent=2)
+    resolved = json.dumps(
+        {"data": dataclasses.asdict(data), "train": dataclasses.asdict(train)}, indent=2
+    )
+    _write_text(os.path.join(run_dir, TRAIN_CONFIG_FILE), resolved)
     feature_spec = tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec()
     num_classes = count_classes(fn_args.train_files, feature_spec) if train.conditional else 0
     if train.conditional and num_classes < 2:
@@ -168,5 +175,8 @@ def run_fn(fn_args) -> None:
     checkpoint_dir = custom.get("checkpoint_dir", "")
     generator = train_gan(dataset, data, train, run_dir, checkpoint_dir, num_classes)
     export.export_generator(generator, train.latent_dim, fn_args.serving_model_dir, num_classes)
+    _write_text(
+        os.path.join(fn_args.serving_model_dir, "assets.extra", TRAIN_CONFIG_FILE), resolved
+    )
     if checkpoint_dir and tf.io.gfile.exists(checkpoint_dir):
         tf.io.gfile.rmtree(checkpoint_dir)  # finished: a later run with this config starts fresh

@@ -102,6 +102,7 @@ def test_two_runs_bless_push_serve_then_gate_against_baseline(tmp_path, tiny_dig
     version_dir = os.path.join(home, "serving", "artgan", first.pushed_version)
     assert os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
     assert os.path.isfile(os.path.join(first.model_run_uri, "samples", "final.png"))
+    assert os.path.isfile(os.path.join(version_dir, "assets.extra", "train_config.json"))
     assert os.path.isfile(os.path.join(first.blessing_uri, "metrics.json"))
 
     served = sample_served_model(
