@@ -167,7 +167,7 @@ def run_fn(fn_args) -> None:
     feature_spec = tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec()
     num_classes = count_classes(fn_args.train_files, feature_spec) if train.conditional else 0
     if train.conditional and num_classes < 2:
-        log.warning("train.conditional is set but the images have no class labels: unconditional")
+        log.info("the images have no class labels: training an unconditional GAN")
         num_classes = 0
     dataset = image_dataset(
         fn_args.train_files, feature_spec, train.batch_size, train.seed, num_classes > 0

@@ -50,8 +50,8 @@ class TrainConfig:
     checkpoint_every_steps: int = 500  # a crashed run resumes from the last checkpoint
     simultaneous_updates: bool = False  # G and D from one forward pass (the DCGAN tutorial's)
     # Class-conditional G and D when the images have labels (class subfolders); the served
-    # model then also has a `with_labels` signature.
-    conditional: bool = False
+    # model then also has a `with_labels` signature. Unlabelled folders train unconditionally.
+    conditional: bool = True
     generator_width: int = 128  # filters of the first (4x4) generator block; halves per block
     discriminator_width: int = 32  # filters of the first discriminator block; doubles per block
     discriminator_dropout: float = 0.3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import re
 import time
@@ -21,7 +22,13 @@ from tensorflow_serving.apis import (
 )
 
 from artgan.errors import ArtganError
-from artgan.models.export import LABELS_INPUT, PNG_OUTPUT, SEEDS_INPUT, WITH_LABELS_SIGNATURE
+from artgan.models.export import (
+    GENERATOR_INFO_FILE,
+    LABELS_INPUT,
+    PNG_OUTPUT,
+    SEEDS_INPUT,
+    WITH_LABELS_SIGNATURE,
+)
 from artgan.models.grid import save_grid
 from artgan.pipeline.config import ServingConfig
 from artgan.serving.repository import pending_version_folders, ready_versions
@@ -230,6 +237,17 @@ def write_generated(result: GeneratedImages, out_dir: str) -> dict:
     return {"images": image_paths, "grid": grid_path}
 
 
+def served_num_classes(model_base_path: str, version: int) -> int:
+    """Classes of a pushed class-conditional generator (0: unconditional), from its
+    ``assets.extra/generator.json``."""
+    info_path = os.path.join(model_base_path, str(version), "assets.extra", GENERATOR_INFO_FILE)
+    try:
+        with open(info_path) as f:
+            return int(json.load(f).get("num_classes", 0))
+    except (OSError, ValueError):
+        return 0
+
+
 def sample_served_model(
     model_base_path: str,
     model_name: str,
@@ -238,7 +256,11 @@ def sample_served_model(
     timeout_s: float = 120,
 ) -> dict:
     """Serves ``model_base_path`` on a free loopback port, generates ``seeds`` over gRPC and
-    writes them to ``out_dir``; returns the written paths plus the served ``version``."""
+    writes them to ``out_dir``; returns the written paths plus the served ``version``.
+
+    A class-conditional model is asked for class ``seed % num_classes`` per seed, so the grid
+    shows every class.
+    """
     seed_list = parse_seeds(seeds) if isinstance(seeds, str) else list(seeds)
     if not ready_versions(model_base_path) and not pending_version_folders(model_base_path):
         raise ArtganError(
@@ -248,7 +270,9 @@ def sample_served_model(
     try:
         with GeneratorClient(handle.host, handle.port, timeout_s=timeout_s) as client:
             version = client.wait_until_available(model_name, timeout_s)
-            result = client.generate(model_name, seed_list, version=version)
+            num_classes = served_num_classes(model_base_path, version)
+            labels = [seed % num_classes for seed in seed_list] if num_classes else None
+            result = client.generate(model_name, seed_list, version=version, labels=labels)
         return {**write_generated(result, out_dir), "version": result.version}
     finally:
         handle.stop()

@@ -458,3 +458,8 @@ def test_class_conditional_model_serves_labels_and_rejects_unknown_ones(tmp_path
             with pytest.raises(ArtganError, match="2 labels for 3 seeds"):
                 client.generate(MODEL, [1, 2, 3], labels=[0, 1])
             assert client.generate(MODEL, [4]).images.shape == (1, 8, 8, 1)
+            cycled = client.generate(MODEL, [0, 1, 2, 3], labels=[0, 1, 2, 0])
+    sampled = sample_served_model(str(tmp_path / "base"), MODEL, "0-3", str(tmp_path / "out"))
+    for path, png in zip(sampled["images"], cycled.pngs, strict=True):
+        with open(path, "rb") as f:
+            assert f.read() == png  # seed s drawn as class s % 3
