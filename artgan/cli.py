@@ -9,9 +9,9 @@ import os
 import re
 import sys
 
-from artgan import bench
+from artgan import bench, cli_kubeflow, cli_mlmd
 from artgan.errors import ArtganError
-from artgan.pipeline.config import PipelineConfig, ServingConfig
+from artgan.pipeline.config import FIT_MODES, PipelineConfig, ServingConfig
 
 DEFAULTS = PipelineConfig()
 SERVING = ServingConfig()
@@ -29,9 +29,29 @@ def _add_run(commands) -> None:
     run.add_argument("--batch-size", type=int, default=DEFAULTS.train.batch_size)
     run.add_argument("--resolution", type=int, default=DEFAULTS.data.resolution)
     run.add_argument("--channels", type=int, choices=(1, 3), default=DEFAULTS.data.channels)
-    run.add_argument("--eval-samples", type=int, default=DEFAULTS.eval.num_samples)
-    run.add_argument("--fid-threshold", type=float, default=DEFAULTS.eval.fid_threshold)
-    run.add_argument("--fid-margin", type=float, default=DEFAULTS.eval.fid_margin)
+    run.add_argument(
+        "--fit",
+        choices=FIT_MODES,
+        default=DEFAULTS.data.fit,
+        help="non-square images: centre-crop or pad with the background (%(default)s)",
+    )
+    run.add_argument(
+        "--background",
+        default=DEFAULTS.data.background,
+        help="colour behind transparent pixels and padding, #rrggbb (%(default)s)",
+    )
+    run.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULTS.data.max_pixels,
+        help="skip larger images before decoding them (%(default)s)",
+    )
+    run.add_argument(
+        "--stop-on-anomalies",
+        action="store_true",
+        help="fail the run when ExampleValidator finds anomalies (default: report them)",
+    )
+    _add_eval_arguments(run)
     run.add_argument("--model-name", default=SERVING.model_name)
     run.add_argument(
         "--enable-cache", action="store_true", help="reuse outputs of unchanged components"
@@ -39,6 +59,60 @@ def _add_run(commands) -> None:
     run.add_argument(
         "--sample-seeds",
         help="after the run, serve the latest pushed model and generate these seeds (e.g. 0-15)",
+    )
+
+
+def _optional_float(text: str) -> float | None:
+    return None if text.lower() in ("none", "off") else float(text)
+
+
+# flag -> EvalConfig field; gates take a number or "none" (not checked).
+EVAL_GATES = {
+    "--fid-threshold": "fid_threshold",
+    "--fid-max-over-floor": "fid_max_over_floor",
+    "--kid-threshold": "kid_threshold",
+    "--is-threshold": "is_threshold",
+    "--fid-margin": "fid_margin",
+    "--kid-margin": "kid_margin",
+    "--is-margin": "is_margin",
+}
+
+
+def _add_eval_arguments(run) -> None:
+    from artgan.pipeline.config import FEATURE_NETWORKS
+
+    evaluation = run.add_argument_group("evaluation (EvalConfig; see README, Evaluation)")
+    evaluation.add_argument(
+        "--feature-network", choices=FEATURE_NETWORKS, default=DEFAULTS.eval.feature_network
+    )
+    evaluation.add_argument(
+        "--inception-graph",
+        default=DEFAULTS.eval.inception_graph_path,
+        metavar="PATH",
+        help="classify_image_graph_def.pb of the 2015-12-05 Inception tarball",
+    )
+    evaluation.add_argument("--eval-samples", type=int, default=DEFAULTS.eval.num_samples)
+    for flag, field in EVAL_GATES.items():
+        evaluation.add_argument(
+            flag,
+            type=_optional_float,
+            default=getattr(DEFAULTS.eval, field),
+            metavar="X|none",
+            help="%(default)s",
+        )
+    evaluation.add_argument(
+        "--min-classifier-accuracy", type=float, default=DEFAULTS.eval.min_classifier_accuracy
+    )
+
+
+def _eval_from_args(args):
+    return dataclasses.replace(
+        DEFAULTS.eval,
+        feature_network=args.feature_network,
+        inception_graph_path=args.inception_graph,
+        num_samples=args.eval_samples,
+        min_classifier_accuracy=args.min_classifier_accuracy,
+        **{field: getattr(args, flag[2:].replace("-", "_")) for flag, field in EVAL_GATES.items()},
     )
 
 
@@ -76,6 +150,11 @@ def _add_data(commands) -> None:
     datasets = data.add_subparsers(dest="dataset", required=True)
     digits = datasets.add_parser("digits", help="scikit-learn's 1,797 8x8 handwritten digits")
     digits.add_argument("--out", required=True, help="output folder")
+    fashion = datasets.add_parser(
+        "fashion-mnist",
+        help="Fashion-MNIST's 70,000 28x28 images (Debian package dataset-fashion-mnist)",
+    )
+    fashion.add_argument("--out", required=True, help="output folder")
 
 
 def _bench(args) -> None:
@@ -91,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(commands)
     _add_data(commands)
     bench.add_parser(commands)
+    cli_kubeflow.add_parser(commands)
+    cli_mlmd.add_parser(commands)
     return parser
 
 
@@ -99,16 +180,19 @@ def _config_from_args(args) -> PipelineConfig:
         DEFAULTS,
         home=args.home,
         data_dir=args.data or "",
-        data=dataclasses.replace(DEFAULTS.data, resolution=args.resolution, channels=args.channels),
+        data=dataclasses.replace(
+            DEFAULTS.data,
+            resolution=args.resolution,
+            channels=args.channels,
+            fit=args.fit,
+            background=args.background,
+            max_pixels=args.max_pixels,
+            stop_on_anomalies=args.stop_on_anomalies,
+        ),
         train=dataclasses.replace(
             DEFAULTS.train, train_steps=args.train_steps, batch_size=args.batch_size
         ),
-        eval=dataclasses.replace(
-            DEFAULTS.eval,
-            num_samples=args.eval_samples,
-            fid_threshold=args.fid_threshold,
-            fid_margin=args.fid_margin,
-        ),
+        eval=_eval_from_args(args),
         serving=dataclasses.replace(SERVING, model_name=args.model_name),
     )
 
@@ -122,7 +206,7 @@ def _run(args) -> None:
     print(f"  pipeline outputs: {config.pipeline_root}")
     print(f"  ML Metadata:      {config.metadata_path}")
     print(f"  training samples: {os.path.join(outcome.model_run_uri, 'samples')}")
-    print(f"  evaluation:       {outcome.blessing_uri}/metrics.json")
+    print(f"  evaluation:       {outcome.blessing_uri}/evaluation.html (and metrics.json)")
     print(f"  served models:    {config.serving_model_dir}")
     if args.sample_seeds:
         _sample_after_run(config, args.sample_seeds)
@@ -172,6 +256,10 @@ def _generate(args) -> None:
 def _data(args) -> None:
     from artgan import datasets
 
+    if args.dataset == "fashion-mnist":
+        count = datasets.export_fashion_mnist(args.out)
+        print(f"wrote {count} Fashion-MNIST images to {os.path.abspath(args.out)}")
+        return
     count = datasets.export_digits(args.out)
     print(f"wrote {count} digit images to {os.path.abspath(args.out)}")
 
@@ -182,6 +270,8 @@ COMMANDS = {
     "generate": _generate,
     "data": _data,
     "bench": _bench,
+    "kubeflow": cli_kubeflow.run,
+    "mlmd": cli_mlmd.run,
 }
 
 

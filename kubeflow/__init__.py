@@ -1,1 +1,2 @@
-"""Kubeflow Pipelines runner, container and manifests (filled by a later issue)."""
+"""Kubeflow Pipelines: compiling the pipeline (compiler.py), submitting it (submit.py), the
+component image (Dockerfile) and serving manifests (k8s/)."""

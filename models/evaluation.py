@@ -1,79 +1,268 @@
-"""Scoring a generator SavedModel and deciding its blessing (pure logic, no TFX)."""
+"""Scoring a generator SavedModel and deciding its blessing (pure logic, no TFX).
+
+Generated images come from the exported ``serving_default`` signature, so they are quantised
+exactly like served images; they are scored in chunks (statistics accumulate in float64, so
+``num_samples`` never sits in memory as features) against the real eval split's reference.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import time
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
 
-from artgan.models import metrics
+from artgan.models import export, metrics
 from artgan.models.export import IMAGES_OUTPUT, SEEDS_INPUT
-from artgan.models.feature_network import FeatureNetwork
+from artgan.models.feature_network import FeatureNetwork, metric_names
 from artgan.pipeline.config import EvalConfig
 
-GENERATE_CHUNK = 250
+GENERATE_CHUNK = 500
+KID_MAX_ROWS = 10_000  # feature rows kept per image set for KID; its subsets are drawn from them
+PREVIEW_SAMPLES = 64  # generated images kept for the sample grids
+
+
+@dataclasses.dataclass(frozen=True)
+class RealReference:
+    """The real images a generator is read against, in one feature network's space."""
+
+    statistics: metrics.FeatureStatistics  # eval split, for FD
+    kid_rows: np.ndarray  # eval split features (at most KID_MAX_ROWS), for KID
+    fid_floor: float  # FD between the train and eval splits: the best a model can expect
+    kid_floor: float  # KID between the train and eval splits
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelScore:
     fid: float
+    kid: float
+    kid_std: float
     inception_score: float  # NaN when the feature network has no class scores
     inception_score_std: float
+    num_samples: int = 0
     # Generated images per class, by the classifier's argmax: shows dropped modes at a glance.
     class_histogram: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass
+class ScoreTimings:
+    """Seconds spent per stage of ``score_generator`` (``artgan bench evaluate`` reports them)."""
+
+    generation: float = 0.0
+    features: float = 0.0
+    statistics: float = 0.0
+    distance: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    metric: str  # fid | kid | inception_score | classifier_accuracy
+    kind: str  # threshold | floor | baseline | refusal
+    value: float
+    comparison: str  # "<=" or ">="
+    limit: float
+    passed: bool
+    text: str  # the check in words, with every number
 
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     blessed: bool
-    reasons: tuple[str, ...]  # why, in words, for the log and metrics.json
+    reasons: tuple[str, ...]  # why, in words, for the log, metrics.json and the report
+    checks: tuple[Check, ...] = ()
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Transformed [-1, 1] images -> uint8, rounded exactly as the served generator rounds."""
+    return export.to_uint8(tf.constant(images)).numpy()
+
+
+def generated_chunks(
+    saved_model_dir: str, seeds: np.ndarray, chunk: int = GENERATE_CHUNK
+) -> Iterator[np.ndarray]:
+    """uint8 images [n, H, W, C] from the exported ``serving_default`` signature, by chunk."""
+    loaded = tf.saved_model.load(saved_model_dir)
+    generate = loaded.signatures["serving_default"]
+    for start in range(0, len(seeds), chunk):
+        batch = tf.constant(seeds[start : start + chunk], tf.int64)
+        yield generate(**{SEEDS_INPUT: batch})[IMAGES_OUTPUT].numpy()
 
 
 def generate_images(saved_model_dir: str, seeds: np.ndarray) -> np.ndarray:
-    """uint8 images [N, H, W, C] from the exported ``serving_default`` signature."""
-    generate = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
-    chunks = [
-        generate(**{SEEDS_INPUT: tf.constant(seeds[i : i + GENERATE_CHUNK], tf.int64)})
-        for i in range(0, len(seeds), GENERATE_CHUNK)
-    ]
-    return np.concatenate([chunk[IMAGES_OUTPUT].numpy() for chunk in chunks])
+    """All uint8 images [N, H, W, C] for ``seeds`` (small N: previews and tests)."""
+    return np.concatenate(list(generated_chunks(saved_model_dir, seeds)))
 
 
-def uint8_to_unit_range(images: np.ndarray) -> np.ndarray:
-    """Served uint8 pixels -> float32 [-1, 1], the feature network's input range."""
-    return images.astype(np.float32) / 127.5 - 1.0
+def score_generator(
+    saved_model_dir: str,
+    seeds: np.ndarray,
+    network: FeatureNetwork,
+    reference: RealReference,
+    config: EvalConfig,
+) -> tuple[ModelScore, np.ndarray, ScoreTimings]:
+    """Scores the generator on ``seeds``: (score, the first preview images, stage timings)."""
+    timings = ScoreTimings()
+    statistics = metrics.FeatureStatistics(reference.statistics.dims)
+    kid_rows, probs, preview = [], [], []
+    kept_rows = 0
+    chunks = generated_chunks(saved_model_dir, seeds)
+    while True:
+        started = time.perf_counter()
+        images = next(chunks, None)
+        timings.generation += time.perf_counter() - started
+        if images is None:
+            break
+        if sum(len(p) for p in preview) < PREVIEW_SAMPLES:
+            preview.append(images[:PREVIEW_SAMPLES])
+        started = time.perf_counter()
+        features, batch_probs = network.features_and_probs(images)
+        timings.features += time.perf_counter() - started
+        started = time.perf_counter()
+        statistics.update(features)
+        if kept_rows < KID_MAX_ROWS:
+            kid_rows.append(features[: KID_MAX_ROWS - kept_rows].astype(np.float32))
+            kept_rows += len(kid_rows[-1])
+        probs.append(batch_probs.astype(np.float32))
+        timings.statistics += time.perf_counter() - started
+    started = time.perf_counter()
+    score = _score(
+        statistics, np.concatenate(kid_rows), np.concatenate(probs), network, reference, config
+    )
+    timings.distance = time.perf_counter() - started
+    return score, np.concatenate(preview)[:PREVIEW_SAMPLES], timings
 
 
 def score_images(
-    images_uint8: np.ndarray, network: FeatureNetwork, real_features: np.ndarray
+    images_uint8: np.ndarray,
+    network: FeatureNetwork,
+    reference: RealReference,
+    config: EvalConfig | None = None,
 ) -> ModelScore:
-    features, probs = network.features_and_probs(uint8_to_unit_range(images_uint8))
-    fid = metrics.frechet_distance(features, real_features)
-    if network.name == "random_conv":
-        return ModelScore(fid, math.nan, math.nan)
+    """Scores a given set of uint8 images (the real ones, say) like generated ones."""
+    features, probs = network.features_and_probs(images_uint8)
+    statistics = metrics.FeatureStatistics.from_features(features)
+    config = config or EvalConfig()
+    return _score(statistics, features[:KID_MAX_ROWS], probs, network, reference, config)
+
+
+def _score(
+    statistics: metrics.FeatureStatistics,
+    kid_rows: np.ndarray,
+    probs: np.ndarray,
+    network: FeatureNetwork,
+    reference: RealReference,
+    config: EvalConfig,
+) -> ModelScore:
+    fid = metrics.frechet_distance(statistics, reference.statistics)
+    # The same seed draws the same real subsets for the candidate and the baseline.
+    kid, kid_std = metrics.kernel_inception_distance(
+        kid_rows,
+        reference.kid_rows,
+        num_subsets=config.kid_subsets,
+        subset_size=config.kid_subset_size,
+        seed=config.seed,
+    )
+    if not network.has_class_scores:
+        return ModelScore(fid, kid, kid_std, math.nan, math.nan, statistics.count)
     score, std = metrics.inception_score(probs, splits=min(10, len(probs)))
     histogram = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1])
-    return ModelScore(fid, score, std, tuple(int(count) for count in histogram))
-
-
-def decide(candidate: ModelScore, baseline: ModelScore | None, config: EvalConfig) -> Verdict:
-    """Blessed iff FID <= threshold and (no baseline or FID <= baseline FID + margin)."""
-    reasons = []
-    passes_threshold = candidate.fid <= config.fid_threshold
-    reasons.append(
-        f"FID {candidate.fid:.3f} {'<=' if passes_threshold else '>'} "
-        f"threshold {config.fid_threshold:.3f}"
+    return ModelScore(
+        fid, kid, kid_std, score, std, statistics.count, tuple(int(c) for c in histogram)
     )
-    passes_baseline = True
-    if baseline is not None:
-        limit = baseline.fid + config.fid_margin
-        passes_baseline = candidate.fid <= limit
-        reasons.append(
-            f"FID {candidate.fid:.3f} {'<=' if passes_baseline else '>'} baseline FID "
-            f"{baseline.fid:.3f} + margin {config.fid_margin:.3f}"
-        )
+
+
+def _check(metric, kind, value, comparison, limit, names, description) -> Check:
+    if comparison == "<=":
+        passed, shown = bool(value <= limit), ("<=" if value <= limit else ">")
     else:
+        passed, shown = bool(value >= limit), (">=" if value >= limit else "<")
+    label = names.get(metric, metric)
+    return Check(
+        metric, kind, value, comparison, limit, passed, f"{label} {value:.4g} {shown} {description}"
+    )
+
+
+def decide(
+    candidate: ModelScore,
+    baseline: ModelScore | None,
+    config: EvalConfig,
+    network_name: str = "domain_classifier",
+    fid_floor: float = math.nan,
+    heldout_accuracy: float | None = None,
+) -> Verdict:
+    """Blessed iff every configured gate passes (gates set to None in ``config`` are skipped).
+
+    Gates: the feature network's held-out accuracy; FD, KID and IS against absolute thresholds;
+    FD against a multiple of the real-vs-real floor; and, with a baseline, each metric not worse
+    than the baseline's by more than its margin. A NaN value fails any gate on it.
+    """
+    names = {**metric_names(network_name), "classifier_accuracy": "feature network accuracy"}
+    checks: list[Check] = []
+    if heldout_accuracy is not None:
+        check = _check(
+            "classifier_accuracy",
+            "refusal",
+            heldout_accuracy,
+            ">=",
+            config.min_classifier_accuracy,
+            names,
+            f"eval.min_classifier_accuracy {config.min_classifier_accuracy:.4g}",
+        )
+        if not check.passed:
+            text = f"{check.text}: the feature network is refused (raise eval.classifier_epochs"
+            check = dataclasses.replace(check, text=f"{text} or label more images)")
+        checks.append(check)
+    for metric, limit, comparison in (
+        ("fid", config.fid_threshold, "<="),
+        ("kid", config.kid_threshold, "<="),
+        ("inception_score", config.is_threshold, ">="),
+    ):
+        if limit is not None:
+            value = getattr(candidate, metric)
+            text = f"threshold {limit:.4g}"
+            checks.append(_check(metric, "threshold", value, comparison, limit, names, text))
+    if config.fid_max_over_floor is not None:
+        limit = config.fid_max_over_floor * fid_floor
+        checks.append(
+            _check(
+                "fid",
+                "floor",
+                candidate.fid,
+                "<=",
+                limit,
+                names,
+                f"{config.fid_max_over_floor:.4g} x real-vs-real floor {fid_floor:.4g} "
+                f"= {limit:.4g}",
+            )
+        )
+    if baseline is not None:
+        for metric, margin, comparison in (
+            ("fid", config.fid_margin, "<="),
+            ("kid", config.kid_margin, "<="),
+            ("inception_score", config.is_margin, ">="),
+        ):
+            if margin is None:
+                continue
+            base = getattr(baseline, metric)
+            limit = base + margin if comparison == "<=" else base - margin
+            sign = "+" if comparison == "<=" else "-"
+            checks.append(
+                _check(
+                    metric,
+                    "baseline",
+                    getattr(candidate, metric),
+                    comparison,
+                    limit,
+                    names,
+                    f"baseline {base:.4g} {sign} margin {margin:.4g}",
+                )
+            )
+    reasons = [check.text for check in checks]
+    if baseline is None:
         reasons.append("no blessed baseline model")
-    return Verdict(passes_threshold and passes_baseline, tuple(reasons))
+    if not checks:
+        reasons.append("no gate is configured")
+    return Verdict(all(check.passed for check in checks), tuple(reasons), tuple(checks))

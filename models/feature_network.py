@@ -1,80 +1,90 @@
-"""Feature networks the evaluator scores images with.
+"""Feature networks the evaluator scores images with, selected by ``EvalConfig``.
 
-``domain_classifier``: a small CNN trained on the labelled real images; its penultimate layer
-gives features for the Frechet distance and its softmax the class probabilities for the
-Inception-style score (the approach of TF-GAN's MNIST "Frechet classifier distance").
-``random_conv``: the same network left at a fixed random initialisation, for unlabelled folders;
-its distances are comparable between models on the same data, but it has no class score.
+- ``inception_2015``: the reference Inception graph (``artgan.models.inception``); its numbers
+  are the published FID, KID and IS.
+- ``domain_classifier``: a classifier trained on the labelled real images
+  (``artgan.models.domain_classifier``, the DomainClassifier component); its numbers are called
+  FD, KD and CS (classifier score) with the network's name, never plain FID/IS.
+- ``random_conv``: the same network at a fixed random initialisation, for unlabelled images;
+  no class score.
+
+Every network takes uint8 images, quantised exactly as served images, so generated and real
+images meet the network through the same fixed, recorded preprocessing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
+import math
+from collections.abc import Callable
 
-import keras
 import numpy as np
-from keras import layers
 
-log = logging.getLogger(__name__)
-
-FEATURES_LAYER = "features"
+INCEPTION_2015 = "inception_2015"
+DOMAIN_CLASSIFIER = "domain_classifier"
+RANDOM_CONV = "random_conv"
 
 
 @dataclasses.dataclass
 class FeatureNetwork:
-    name: str  # "domain_classifier" or "random_conv"; recorded with every metric
-    model: keras.Model  # images [-1, 1] -> (features, class probabilities)
-    heldout_accuracy: float | None = None
+    name: str  # inception_2015 | domain_classifier | random_conv; part of every metric's name
+    compute: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # one uint8 batch
+    description: dict  # preprocessing and provenance, recorded with every metric
+    heldout_accuracy: float | None = None  # domain_classifier only
+    batch_size: int = 256
 
-    def features_and_probs(self, images: np.ndarray, batch_size: int = 256):
-        """float images [N, H, W, C] in [-1, 1] -> (float64 features [N, D], probs [N, K])."""
-        features, probs = self.model.predict(images, batch_size=batch_size, verbose=0)
-        return features.astype(np.float64), probs.astype(np.float64)
+    @property
+    def has_class_scores(self) -> bool:
+        return self.name != RANDOM_CONV
+
+    def features_and_probs(self, images_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 images [N, H, W, C] -> (float64 features [N, D], float64 probs [N, K])."""
+        images_uint8 = np.asarray(images_uint8)
+        if images_uint8.dtype != np.uint8 or images_uint8.ndim != 4:
+            raise ValueError(
+                f"feature networks take uint8 images [N, H, W, C], got {images_uint8.dtype} "
+                f"{images_uint8.shape}"
+            )
+        features, probs = [], []
+        for start in range(0, len(images_uint8), self.batch_size):
+            batch_features, batch_probs = self.compute(
+                images_uint8[start : start + self.batch_size]
+            )
+            features.append(np.asarray(batch_features, np.float64))
+            probs.append(np.asarray(batch_probs, np.float64))
+        return np.concatenate(features), np.concatenate(probs)
 
 
-def _classifier(image_shape: tuple[int, int, int], num_classes: int, seed: int) -> keras.Model:
-    init = keras.initializers.GlorotUniform(seed=seed)
-    images = keras.Input(shape=image_shape)
-    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", kernel_initializer=init)(
-        images
-    )
-    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", kernel_initializer=init)(
-        x
-    )
-    x = layers.Flatten()(x)
-    features = layers.Dense(128, activation="relu", name=FEATURES_LAYER, kernel_initializer=init)(x)
-    probs = layers.Dense(num_classes, activation="softmax", kernel_initializer=init)(features)
-    return keras.Model(images, [features, probs], name="feature_network")
+def metric_names(network_name: str) -> dict[str, str]:
+    """How reports name each number: plain FID/KID/IS only for the 2015 Inception graph."""
+    if network_name == INCEPTION_2015:
+        return {"fid": "FID", "kid": "KID", "inception_score": "IS"}
+    return {
+        "fid": f"FD ({network_name})",
+        "kid": f"KD ({network_name})",
+        "inception_score": f"CS ({network_name})",
+    }
 
 
-def build_feature_network(
-    train_images: np.ndarray,
-    train_labels: np.ndarray | None,
-    eval_images: np.ndarray,
-    eval_labels: np.ndarray | None,
-    epochs: int,
-    seed: int = 0,
+def open_feature_network(
+    name: str,
+    classifier_dir: str = "",
+    inception_graph_path: str = "",
+    heldout_accuracy: float | None = None,
 ) -> FeatureNetwork:
-    """Trains the domain classifier when labels exist, else returns ``random_conv``."""
-    keras.utils.set_random_seed(seed)
-    image_shape = tuple(train_images.shape[1:])
-    has_labels = train_labels is not None and len(np.unique(train_labels)) >= 2
-    if not has_labels:
-        log.warning("no class labels: scoring with a fixed random conv net (random_conv)")
-        return FeatureNetwork("random_conv", _classifier(image_shape, 2, seed))
-    num_classes = int(max(train_labels.max(), eval_labels.max() if eval_labels is not None else 0))
-    model = _classifier(image_shape, num_classes + 1, seed)
-    probs_output = model.outputs[1]
-    trainable = keras.Model(model.inputs, probs_output)
-    trainable.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    trainable.fit(train_images, train_labels, epochs=epochs, batch_size=64, verbose=0)
-    accuracy = None
-    if eval_labels is not None and len(eval_labels):
-        accuracy = float(trainable.evaluate(eval_images, eval_labels, verbose=0)[1])
-    log.info("domain classifier: %d classes, held-out accuracy %s", num_classes + 1, accuracy)
-    return FeatureNetwork("domain_classifier", model, accuracy)
+    """Loads a network: the Inception graph from its path, a classifier from its SavedModel."""
+    if name == INCEPTION_2015:
+        from artgan.models import inception
+
+        compute, description = inception.load_inception_2015(inception_graph_path)
+        return FeatureNetwork(name, compute, description, batch_size=100)
+    if name in (DOMAIN_CLASSIFIER, RANDOM_CONV):
+        from artgan.models import domain_classifier
+
+        if heldout_accuracy is not None and math.isnan(heldout_accuracy):
+            heldout_accuracy = None
+        description = {"saved_model": classifier_dir, **domain_classifier.PREPROCESSING}
+        return FeatureNetwork(
+            name, domain_classifier.load_classifier(classifier_dir), description, heldout_accuracy
+        )
+    raise ValueError(f"unknown feature network {name!r}")

@@ -1,8 +1,13 @@
 """Transform's ``preprocessing_fn``: encoded image bytes -> square [-1, 1] pixels.
 
-Each image is decoded, alpha-composited on white, converted to the configured channel count,
-centre-cropped to a square, resized (bilinear, antialiased) and scaled to [-1, 1]. Resolution and
-channels come from Transform's ``custom_config`` (``DataConfig`` fields).
+Each image is decoded, turned upright (the EXIF orientation ImageExampleGen recorded),
+alpha-composited on the background colour, made square (centre-crop, or pad with the
+background), resized (bilinear, antialiased), converted to the configured channel count and
+scaled to [-1, 1]. Resolution, channels, fit and background come from Transform's
+``custom_config`` (``DataConfig`` fields).
+
+Opaque images are cropped or padded and resized as uint8, so a large photo never exists as a
+full-size float tensor; only images with alpha are composited in float at full size.
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ from artgan.pipeline.config import DataConfig
 
 IMAGE_KEY = "image"  # raw: encoded bytes; transformed: float32 [res, res, channels]
 LABEL_KEY = "label"
+ORIENTATION_KEY = "orientation"  # raw only: EXIF orientation 1..8 still to apply
+
+_DEFAULTS = DataConfig()
+# ITU-R 601 luma, the weights of tf.image.rgb_to_grayscale.
+_LUMA = (0.2989, 0.5870, 0.1140)
 
 
 def _dense(feature: Any, default: Any) -> tf.Tensor:
@@ -26,16 +36,65 @@ def _dense(feature: Any, default: Any) -> tf.Tensor:
     return tf.reshape(feature[:, :1], [-1])
 
 
-def _composite_on_white(pixels: tf.Tensor) -> tf.Tensor:
-    """[H, W, C] float in [0, 255] with C in 1..4 -> [H, W, 1 or 3] with alpha blended on white."""
-    num_channels = tf.shape(pixels)[-1]
-    has_alpha = tf.logical_or(tf.equal(num_channels, 2), tf.equal(num_channels, 4))
+def orient(pixels: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """[H, W, C] as stored -> upright, for EXIF orientation 1..8 (as Pillow's exif_transpose)."""
 
-    def blend() -> tf.Tensor:
-        alpha = pixels[..., -1:] / 255.0
-        return pixels[..., :-1] * alpha + 255.0 * (1.0 - alpha)
+    def transposed() -> tf.Tensor:
+        return tf.transpose(pixels, [1, 0, 2])
 
-    return tf.cond(has_alpha, blend, lambda: pixels)
+    branches = [
+        lambda: pixels,  # 1: upright
+        lambda: tf.reverse(pixels, [1]),  # 2: mirrored left-right
+        lambda: tf.reverse(pixels, [0, 1]),  # 3: rotated 180
+        lambda: tf.reverse(pixels, [0]),  # 4: mirrored top-bottom
+        transposed,  # 5: transposed
+        lambda: tf.reverse(transposed(), [1]),  # 6: stored rotated 90 counter-clockwise
+        lambda: tf.reverse(transposed(), [0, 1]),  # 7: transversed
+        lambda: tf.reverse(transposed(), [0]),  # 8: stored rotated 90 clockwise
+    ]
+    index = tf.clip_by_value(tf.cast(orientation, tf.int32), 1, 8) - 1
+    return tf.switch_case(index, branches)
+
+
+def _gray_level(background: tuple[int, int, int]) -> float:
+    red, green, blue = background
+    if red == green == blue:
+        return float(red)
+    return sum(weight * value for weight, value in zip(_LUMA, background, strict=True))
+
+
+def _background_like(colour: tf.Tensor, background: tuple[int, int, int]) -> tf.Tensor:
+    """The background as a [C] vector of colour's dtype, for C = 1 (gray) or 3 (RGB)."""
+    gray = tf.constant([_gray_level(background)], tf.float32)
+    rgb = tf.constant(background, tf.float32)
+    vector = tf.cond(tf.equal(tf.shape(colour)[-1], 1), lambda: gray, lambda: rgb)
+    if colour.dtype.is_integer:
+        vector = tf.round(vector)
+    return tf.cast(vector, colour.dtype)
+
+
+def _square(pixels: tf.Tensor, fit: str, background: tuple[int, int, int]) -> tf.Tensor:
+    """[H, W, C] -> [S, S, C]: the centred square (crop), or the image centred on one (pad)."""
+    height, width = tf.shape(pixels)[0], tf.shape(pixels)[1]
+    if fit == "crop":
+        side = tf.minimum(height, width)
+        return tf.image.resize_with_crop_or_pad(pixels, side, side)
+    side = tf.maximum(height, width)
+    fill = _background_like(pixels, background)
+
+    def block(rows: tf.Tensor, columns: tf.Tensor) -> tf.Tensor:
+        return tf.broadcast_to(fill, tf.stack([rows, columns, tf.shape(pixels)[-1]]))
+
+    top, left = (side - height) // 2, (side - width) // 2
+    pixels = tf.concat([block(top, width), pixels, block(side - height - top, width)], axis=0)
+    return tf.concat([block(side, left), pixels, block(side, side - width - left)], axis=1)
+
+
+def _composite(colour: tf.Tensor, alpha: tf.Tensor, background: tuple[int, int, int]) -> tf.Tensor:
+    """uint8 colour [H, W, C] and alpha [H, W, 1] -> float32 [H, W, C] on the background."""
+    colour = tf.cast(colour, tf.float32)
+    alpha = tf.cast(alpha, tf.float32) / 255.0
+    return colour * alpha + _background_like(colour, background) * (1.0 - alpha)
 
 
 def _to_channels(pixels: tf.Tensor, channels: int) -> tf.Tensor:
@@ -48,24 +107,55 @@ def _to_channels(pixels: tf.Tensor, channels: int) -> tf.Tensor:
     return tf.cond(is_gray, lambda: tf.tile(pixels[..., :1], [1, 1, 3]), lambda: pixels[..., :3])
 
 
-def decode_to_square(encoded: tf.Tensor, resolution: int, channels: int) -> tf.Tensor:
+def decode_to_square(
+    encoded: tf.Tensor,
+    resolution: int,
+    channels: int,
+    fit: str = _DEFAULTS.fit,
+    background: tuple[int, int, int] = _DEFAULTS.background_rgb(),
+    orientation: tf.Tensor | int = 1,
+) -> tf.Tensor:
     """One encoded image -> float32 [resolution, resolution, channels] in [-1, 1]."""
     pixels = tf.io.decode_image(encoded, channels=0, expand_animations=False, dtype=tf.uint8)
-    pixels = _to_channels(_composite_on_white(tf.cast(pixels, tf.float32)), channels)
-    side = tf.minimum(tf.shape(pixels)[0], tf.shape(pixels)[1])
-    pixels = tf.image.resize_with_crop_or_pad(pixels, side, side)
-    pixels = tf.image.resize(pixels, [resolution, resolution], antialias=True)
-    pixels = tf.clip_by_value(pixels, 0.0, 255.0) / 127.5 - 1.0
-    return tf.ensure_shape(pixels, [resolution, resolution, channels])
+    pixels = orient(pixels, orientation)
+    num_channels = tf.shape(pixels)[-1]
+    has_alpha = tf.logical_or(tf.equal(num_channels, 2), tf.equal(num_channels, 4))
+
+    def colour_of(colour: tf.Tensor) -> tf.Tensor:
+        """Gray sources become RGB first when the output is RGB (so padding can be coloured)."""
+        if channels == 1:
+            return colour
+        is_gray = tf.equal(tf.shape(colour)[-1], 1)
+        return tf.cond(is_gray, lambda: tf.tile(colour, [1, 1, 3]), lambda: colour)
+
+    def square_and_resize(colour: tf.Tensor) -> tf.Tensor:
+        square = _square(colour, fit, background)
+        return tf.image.resize(square, [resolution, resolution], antialias=True)
+
+    def transparent() -> tf.Tensor:
+        colour = colour_of(pixels[..., :-1])
+        return square_and_resize(_composite(colour, pixels[..., -1:], background))
+
+    resized = tf.cond(has_alpha, transparent, lambda: square_and_resize(colour_of(pixels)))
+    resized = _to_channels(resized, channels)
+    resized = tf.clip_by_value(resized, 0.0, 255.0) / 127.5 - 1.0
+    return tf.ensure_shape(resized, [resolution, resolution, channels])
 
 
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, Any]:
     """tf.Transform entry point (named by dotted path in the pipeline)."""
     data = DataConfig(**(custom_config or {}).get("data", {}))
+    background = data.background_rgb()
     encoded = _dense(inputs[IMAGE_KEY], default=b"")
+    if ORIENTATION_KEY in inputs:
+        orientation = _dense(inputs[ORIENTATION_KEY], default=1)
+    else:
+        orientation = tf.ones(tf.shape(encoded), tf.int64)
     images = tf.map_fn(
-        lambda e: decode_to_square(e, data.resolution, data.channels),
-        encoded,
+        lambda item: decode_to_square(
+            item[0], data.resolution, data.channels, data.fit, background, item[1]
+        ),
+        (encoded, tf.cast(orientation, tf.int64)),
         fn_output_signature=tf.TensorSpec([data.resolution, data.resolution, data.channels]),
     )
     outputs = {IMAGE_KEY: images}

@@ -10,11 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from typing import Any, TypeVar
 
 from artgan.errors import ArtganError
 
 T = TypeVar("T")
+
+
+FIT_MODES = ("crop", "pad")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +28,20 @@ class DataConfig:
     resolution: int = 16  # square output size in pixels, a power of two >= 8
     channels: int = 1  # 1 (grayscale) or 3 (RGB)
     eval_percent: int = 20  # share of files (by stable hash of the path) in the eval split
+    fit: str = "crop"  # non-square images: "crop" (centre square) or "pad" (with background)
+    background: str = "#ffffff"  # behind transparent pixels and padding, "#rrggbb"
+    # Images with more pixels are skipped before decoding (decompression bombs). Pillow itself
+    # refuses more than 2 x 89,478,485 pixels whatever this says.
+    max_pixels: int = 8192 * 8192
+    stop_on_anomalies: bool = False  # ExampleValidator anomalies fail the run (else: warnings)
+
+    def background_rgb(self) -> tuple[int, int, int]:
+        """``background`` as (red, green, blue) in 0..255."""
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.background):
+            raise ArtganError(
+                f"data.background must be a colour like '#ffffff' (white), got {self.background!r}"
+            )
+        return tuple(int(self.background[i : i + 2], 16) for i in (1, 3, 5))
 
     def validate(self) -> None:
         res = self.resolution
@@ -33,6 +51,11 @@ class DataConfig:
             raise ArtganError(f"data.channels must be 1 or 3, got {self.channels}")
         if not 1 <= self.eval_percent <= 50:
             raise ArtganError(f"data.eval_percent must be in 1..50, got {self.eval_percent}")
+        if self.fit not in FIT_MODES:
+            raise ArtganError(f"data.fit must be one of {', '.join(FIT_MODES)}, got {self.fit!r}")
+        self.background_rgb()
+        if self.max_pixels < 1:
+            raise ArtganError(f"data.max_pixels must be at least 1, got {self.max_pixels}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,23 +113,78 @@ class TrainConfig:
         augment.parse_policy(self.augment)
 
 
+FEATURE_NETWORKS = ("auto", "inception_2015", "domain_classifier")
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    """The GAN evaluator: how candidates are scored and when they are blessed."""
+    """The GAN evaluator: which feature network scores generators, and when they are blessed.
 
-    num_samples: int = 1000  # generated images scored per model
-    # Bless only at or below this FID (computed in the domain classifier's feature space).
-    fid_threshold: float = 30.0
-    # With a blessed baseline, bless only if FID <= baseline FID + this margin.
-    fid_margin: float = 5.0
+    FD, KID and IS are computed in the feature network's space; only ``inception_2015`` gives
+    the published FID/KID/IS. A gate set to None is not checked.
+    """
+
+    num_samples: int = 10_000  # generated images scored per model (the baseline's too)
+    # auto: inception_2015 when inception_graph_path is set, else domain_classifier (which is
+    # random_conv, a fixed random network, when the images have no class labels).
+    feature_network: str = "auto"
+    # classify_image_graph_def.pb from the 2015-12-05 Inception tarball (see README, Evaluation).
+    inception_graph_path: str = ""
+    # Absolute gates, calibrated on the digits (16x16, domain_classifier; see README).
+    fid_threshold: float | None = 30.0  # FD at most this
+    fid_max_over_floor: float | None = None  # FD at most this times the real-vs-real FD
+    kid_threshold: float | None = 10.0  # KID at most this (the primary gate on small datasets)
+    is_threshold: float | None = None  # IS (classifier score) at least this
+    # Against the latest blessed model, rescored on the same images and seeds.
+    fid_margin: float | None = 5.0  # FD at most the baseline's + this
+    kid_margin: float | None = 3.0  # KID at most the baseline's + this
+    is_margin: float | None = None  # IS at least the baseline's - this
+    min_classifier_accuracy: float = 0.9  # refuse a domain classifier below this held-out accuracy
     classifier_epochs: int = 20
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000  # capped by the smaller set
+    # Earlier blessings plotted in evaluation.html; 0 drops their resolver (Kubeflow V2 compiles
+    # only the standard resolver strategies).
+    history_runs: int = 20
     seed: int = 1234  # seeds of the generated samples: seed, seed + 1, ...
+
+    def resolved_feature_network(self) -> str:
+        """The network ``auto`` stands for (domain_classifier may still become random_conv)."""
+        if self.feature_network != "auto":
+            return self.feature_network
+        return "inception_2015" if self.inception_graph_path else "domain_classifier"
 
     def validate(self) -> None:
         if self.num_samples < 2:
             raise ArtganError(f"eval.num_samples must be at least 2, got {self.num_samples}")
-        if self.fid_threshold < 0 or self.fid_margin < 0:
-            raise ArtganError("eval.fid_threshold and eval.fid_margin must be >= 0")
+        if self.feature_network not in FEATURE_NETWORKS:
+            raise ArtganError(
+                f"eval.feature_network must be one of {', '.join(FEATURE_NETWORKS)}, "
+                f"got {self.feature_network!r}"
+            )
+        for name in (
+            "fid_threshold",
+            "fid_max_over_floor",
+            "kid_threshold",
+            "is_threshold",
+            "fid_margin",
+            "kid_margin",
+            "is_margin",
+        ):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ArtganError(f"eval.{name} must be >= 0 or None (not checked), got {value}")
+        if not 0.0 <= self.min_classifier_accuracy <= 1.0:
+            raise ArtganError(
+                "eval.min_classifier_accuracy must be in [0, 1], "
+                f"got {self.min_classifier_accuracy}"
+            )
+        if self.kid_subsets < 1 or self.kid_subset_size < 2:
+            raise ArtganError("eval.kid_subsets must be >= 1 and eval.kid_subset_size >= 2")
+        if self.resolved_feature_network() == "inception_2015":
+            from artgan.models import inception  # here: models import this module
+
+            inception.check_graph_file(self.inception_graph_path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +199,47 @@ class ServingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class KubeflowConfig:
+    """Compiling the pipeline for Kubeflow Pipelines (KFP v2): where its pods read and write.
+
+    TFX's V2 runner mounts no volumes, so every location is object storage that every pod (and
+    the model server) can read; gs:// and s3:// URIs pass through untouched.
+    """
+
+    pipeline_root: str = "gs://artgan/pipeline_root"
+    data_uri: str = "gs://artgan/data"  # the image folder
+    serving_root: str = "gs://artgan/serving"  # versions go to <serving_root>/<model_name>/
+    # The component image, built from kubeflow/Dockerfile and pushed where the cluster pulls.
+    image: str = "artgan:0.1.0"
+    beam_args: tuple[str, ...] = (
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=0",
+    )
+    trainer_gpus: int = 0  # accelerators requested (and limited) for the Trainer pod
+    gpu_resource: str = "nvidia.com/gpu"  # the Kubernetes resource name of those accelerators
+    package: str = "pipeline.yaml"  # the compiled PipelineSpec (YAML: what kfp.Client takes)
+
+    def serving_model_dir(self, model_name: str) -> str:
+        """The TF Serving model base path: integer version folders go under it."""
+        return f"{self.serving_root.rstrip('/')}/{model_name}"
+
+    def validate(self) -> None:
+        for field in ("pipeline_root", "data_uri", "serving_root"):
+            uri = getattr(self, field)
+            if "://" not in uri:
+                raise ArtganError(
+                    f"kubeflow.{field} must be an object-storage URI every pod can read "
+                    f"(gs://bucket/..., s3://bucket/...), got {uri!r}"
+                )
+        if not self.image:
+            raise ArtganError(
+                "kubeflow.image is empty: name the image built from kubeflow/Dockerfile"
+            )
+        if self.trainer_gpus < 0:
+            raise ArtganError(f"kubeflow.trainer_gpus must be >= 0, got {self.trainer_gpus}")
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """A whole run: where things go, and every section above."""
 
@@ -132,6 +251,7 @@ class PipelineConfig:
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
     beam_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    kubeflow: KubeflowConfig = dataclasses.field(default_factory=KubeflowConfig)
 
     @property
     def pipeline_root(self) -> str:

@@ -8,6 +8,8 @@ import math
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from artgan.models.feature_network import metric_names
+
 PIPELINE_RUN_CONTEXT = "pipeline_run"
 
 
@@ -16,7 +18,9 @@ class RunOutcome:
     run_id: str
     blessed: bool
     fid: float
+    kid: float
     inception_score: float
+    feature_network: str  # names the numbers: plain FID/KID/IS only for inception_2015
     blessing_uri: str
     model_uri: str
     model_run_uri: str  # training samples and train_config.json
@@ -31,7 +35,11 @@ class RunOutcome:
             if self.pushed
             else "not pushed"
         )
-        return f"model {verdict} (FID {self.fid:.3f}, IS {self.inception_score:.3f}); {pushed}"
+        names = metric_names(self.feature_network)
+        scores = ", ".join(
+            f"{names[key]} {getattr(self, key):.3f}" for key in ("fid", "kid", "inception_score")
+        )
+        return f"model {verdict} ({scores}); {pushed}"
 
 
 def _custom(artifact: metadata_store_pb2.Artifact, key: str, default=None):
@@ -66,7 +74,9 @@ def latest_run_outcome(
         run_id=run.name,
         blessed=_custom(blessing, "blessed", 0) == 1,
         fid=float(_custom(blessing, "fid", math.nan)),
+        kid=float(_custom(blessing, "kid", math.nan)),
         inception_score=float(_custom(blessing, "inception_score", math.nan)),
+        feature_network=str(_custom(blessing, "feature_network", "")),
         blessing_uri=blessing.uri,
         model_uri=model.uri if model else "",
         model_run_uri=model_run.uri if model_run else "",

@@ -1,7 +1,9 @@
 """The pipeline definition, shared by the local runner and (later) the Kubeflow compiler.
 
-ImageExampleGen -> StatisticsGen -> SchemaGen -> Transform -> Trainer -> GanEvaluator
-(with the latest blessed model as baseline) -> Pusher. Transform and Trainer name their
+ImageExampleGen -> StatisticsGen -> SchemaGen (-> ExampleValidator -> AnomaliesGate, which
+Transform waits for) -> Transform -> Trainer -> GanEvaluator
+(with the latest blessed model as baseline; fed by DomainClassifier and
+RealFeatureStatisticsGen) -> Pusher. Transform and Trainer name their
 functions by dotted path into the installed package, so no module file is built into a wheel.
 """
 
@@ -14,14 +16,19 @@ import os
 
 from tfx import v1 as tfx
 
+from artgan.components.anomalies_gate import AnomaliesGate
+from artgan.components.domain_classifier import DomainClassifier
 from artgan.components.gan_evaluator import GanEvaluator
+from artgan.components.gan_evaluator.history import RecentBlessingsStrategy
 from artgan.components.image_example_gen import ImageExampleGen
 from artgan.components.image_example_gen.executor import folder_fingerprint
-from artgan.pipeline.config import PipelineConfig, to_json
+from artgan.components.real_feature_statistics import RealFeatureStatisticsGen
+from artgan.pipeline.config import EvalConfig, PipelineConfig, to_json
 
 PREPROCESSING_FN = "artgan.models.preprocessing.preprocessing_fn"
 RUN_FN = "artgan.models.trainer.run_fn"
 BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
+HISTORY_RESOLVER_ID = "recent_blessings_resolver"
 
 
 def checkpoint_dir(
@@ -53,6 +60,7 @@ def create_pipeline(
         input_base=data_dir,
         eval_percent=config.data.eval_percent,
         input_fingerprint=input_fingerprint,
+        max_pixels=config.data.max_pixels,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(
@@ -64,6 +72,14 @@ def create_pipeline(
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"data": dataclasses.asdict(config.data)},
     )
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    anomalies_gate = AnomaliesGate(
+        anomalies=example_validator.outputs["anomalies"],
+        stop_on_anomalies=int(config.data.stop_on_anomalies),
+    )
+    transform.add_upstream_node(anomalies_gate)
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
@@ -81,13 +97,8 @@ def create_pipeline(
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id(BASELINE_RESOLVER_ID)
-    evaluator = GanEvaluator(
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
-        eval_config=to_json(config.eval),
-    )
+    evaluation = evaluation_components(config.eval, transform, trainer, baseline_resolver)
+    evaluator = evaluation[-1]
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
@@ -102,13 +113,60 @@ def create_pipeline(
             example_gen,
             statistics_gen,
             schema_gen,
+            example_validator,
+            anomalies_gate,
             transform,
             trainer,
             baseline_resolver,
-            evaluator,
+            *evaluation,
             pusher,
         ],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_args),
     )
+
+
+def evaluation_components(
+    eval_config: EvalConfig, transform, trainer, baseline_resolver
+) -> list[tfx.types.BaseNode]:
+    """The evaluation branch, GanEvaluator last.
+
+    DomainClassifier (unless the 2015 Inception graph is the feature network) ->
+    RealFeatureStatisticsGen -> GanEvaluator, fed the baseline and, when
+    ``eval_config.history_runs`` > 0, earlier blessings for the report's plot.
+    """
+    examples = transform.outputs["transformed_examples"]
+    transform_graph = transform.outputs["transform_graph"]
+    components: list[tfx.types.BaseNode] = []
+    network = None
+    if eval_config.resolved_feature_network() != "inception_2015":
+        classifier = DomainClassifier(
+            examples=examples, transform_graph=transform_graph, epochs=eval_config.classifier_epochs
+        )
+        components.append(classifier)
+        network = classifier.outputs["feature_network"]
+    statistics = RealFeatureStatisticsGen(
+        examples=examples,
+        transform_graph=transform_graph,
+        feature_network=network,
+        inception_graph_path="" if network else eval_config.inception_graph_path,
+    )
+    history = None
+    if eval_config.history_runs > 0:
+        history_resolver = tfx.dsl.Resolver(
+            strategy_class=RecentBlessingsStrategy,
+            config={"count": eval_config.history_runs},
+            blessings=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        ).with_id(HISTORY_RESOLVER_ID)
+        components.append(history_resolver)
+        history = history_resolver.outputs["blessings"]
+    evaluator = GanEvaluator(
+        model=trainer.outputs["model"],
+        statistics=statistics.outputs["statistics"],
+        feature_network=network,
+        baseline_model=baseline_resolver.outputs["model"],
+        history=history,
+        eval_config=to_json(eval_config),
+    )
+    return [*components, statistics, evaluator]

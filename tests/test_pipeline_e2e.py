@@ -26,6 +26,8 @@ COMPONENTS = (
     "SchemaGen",
     "Transform",
     "Trainer",
+    "DomainClassifier",
+    "RealFeatureStatisticsGen",
     "GanEvaluator",
     "Pusher",
 )
@@ -57,7 +59,14 @@ def tiny_config(home: str, data_dir: str, **eval_overrides) -> PipelineConfig:
             sample_every_steps=3,
             log_every_steps=3,
         ),
-        eval=EvalConfig(num_samples=40, classifier_epochs=2, **eval_overrides),
+        # 60 images and 2 epochs make a weak classifier: its accuracy and KID are not gated here.
+        eval=EvalConfig(
+            num_samples=40,
+            classifier_epochs=2,
+            min_classifier_accuracy=0.0,
+            kid_threshold=None,
+            **eval_overrides,
+        ),
     )
 
 
@@ -99,6 +108,9 @@ def test_two_runs_bless_push_serve_then_gate_against_baseline(tmp_path, tiny_dig
     assert blessing.custom_properties["current_model_id"].int_value == model.id
     assert np.isfinite(blessing.custom_properties["fid"].double_value)
     assert blessing.custom_properties["inception_score"].double_value >= 1.0
+    assert np.isfinite(blessing.custom_properties["kid"].double_value)
+    assert blessing.custom_properties["feature_network"].string_value == "domain_classifier"
+    assert os.path.isfile(os.path.join(first.blessing_uri, "evaluation.html"))
     version_dir = os.path.join(home, "serving", "artgan", first.pushed_version)
     assert os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
     assert os.path.isfile(os.path.join(first.model_run_uri, "samples", "final.png"))

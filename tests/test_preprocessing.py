@@ -1,4 +1,4 @@
-"""Encoded image bytes -> square [-1, 1] pixels (artgan.models.preprocessing), on real PNG/JPEG."""
+"""Encoded image bytes -> square [-1, 1] pixels (artgan.models.preprocessing), on real images."""
 
 from __future__ import annotations
 
@@ -7,9 +7,16 @@ import io
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, ImageOps
 
-from artgan.models.preprocessing import IMAGE_KEY, LABEL_KEY, decode_to_square, preprocessing_fn
+from artgan.components.image_example_gen.images import ingest_bytes
+from artgan.models.preprocessing import (
+    IMAGE_KEY,
+    LABEL_KEY,
+    decode_to_square,
+    orient,
+    preprocessing_fn,
+)
 
 ATOL = 1e-4
 # ITU-R 601 luma, the weights of tf.image.rgb_to_grayscale.
@@ -28,8 +35,14 @@ def solid(mode: str, value, size: int = 12, fmt: str = "PNG") -> bytes:
     return encode(np.broadcast_to(np.array(value, dtype=np.uint8), shape), mode, fmt)
 
 
-def decode(encoded: bytes, resolution: int = 8, channels: int = 3) -> np.ndarray:
-    return decode_to_square(tf.constant(encoded), resolution, channels).numpy()
+def solid_rect(mode: str, value, width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height), value).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def decode(encoded: bytes, resolution: int = 8, channels: int = 3, **options) -> np.ndarray:
+    return decode_to_square(tf.constant(encoded), resolution, channels, **options).numpy()
 
 
 def test_pure_red_png_is_plus_one_minus_one_minus_one():
@@ -64,18 +77,55 @@ def test_half_transparent_black_is_blended_with_white():
     assert np.allclose(pixels, 127.0 / 127.5 - 1.0, atol=1e-3)
 
 
-@pytest.mark.xfail(
-    reason="tf.io.decode_image drops GIF transparency (3 channels), so transparent GIF pixels "
-    "come out black instead of composited on white; ImageExampleGen accepts .gif files",
-    strict=True,
-)
 def test_transparent_gif_becomes_white():
+    # tf.io.decode_image drops GIF transparency, so ImageExampleGen stores such a GIF as a PNG
+    # with alpha; this is the path a transparent GIF takes through the pipeline.
     gif = Image.new("P", (10, 10), 0)
     gif.putpalette([0, 0, 0] * 256)
     buffer = io.BytesIO()
     gif.save(buffer, format="GIF", transparency=0)
-    pixels = decode(buffer.getvalue(), channels=1)
+    stored = ingest_bytes(buffer.getvalue(), max_pixels=10_000)
+    assert stored.normalized and stored.channels == 4
+    pixels = decode(stored.encoded, channels=1)
     assert np.allclose(pixels, 1.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_is_applied_like_pillows_exif_transpose(orientation):
+    stored = np.arange(6 * 4 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(stored).save(buffer, format="PNG", exif=exif)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(buffer)))
+    upright = orient(tf.constant(stored), tf.constant(orientation)).numpy()
+    np.testing.assert_array_equal(upright, expected)
+
+
+def test_pad_fits_a_wide_image_on_the_background_colour():
+    # 4 rows x 8 columns of black, padded to 8x8 on red: red bands above and below.
+    pixels = decode(
+        solid_rect("RGB", (0, 0, 0), width=8, height=4),
+        resolution=8,
+        channels=3,
+        fit="pad",
+        background=(255, 0, 0),
+    )
+    np.testing.assert_allclose(pixels[:2], np.broadcast_to([1, -1, -1], (2, 8, 3)), atol=ATOL)
+    np.testing.assert_allclose(pixels[2:6], -1.0, atol=ATOL)
+    np.testing.assert_allclose(pixels[6:], np.broadcast_to([1, -1, -1], (2, 8, 3)), atol=ATOL)
+
+
+def test_pad_of_a_tall_gray_image_to_gray_output():
+    pixels = decode(solid_rect("L", 0, width=2, height=8), resolution=8, channels=1, fit="pad")
+    np.testing.assert_allclose(pixels[:, 3:5], -1.0, atol=ATOL)  # the image, centred
+    np.testing.assert_allclose(pixels[:, :3], 1.0, atol=ATOL)  # white padding
+    np.testing.assert_allclose(pixels[:, 5:], 1.0, atol=ATOL)
+
+
+def test_transparent_gray_on_a_coloured_background_takes_its_colour():
+    pixels = decode(solid("LA", (0, 0)), channels=3, background=(0, 0, 255))
+    np.testing.assert_allclose(pixels, np.broadcast_to([-1, -1, 1], pixels.shape), atol=ATOL)
 
 
 def test_opaque_black_gray_alpha_is_black():

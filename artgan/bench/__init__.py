@@ -15,6 +15,8 @@ import time
 
 BENCHMARKS: dict[str, str] = {
     "train": "artgan.bench.train",
+    "evaluate": "artgan.bench.evaluate",
+    "ingest": "artgan.bench.ingest",
 }
 
 

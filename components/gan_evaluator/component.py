@@ -1,4 +1,4 @@
-"""GanEvaluator: scores a generator against real eval images and decides its blessing."""
+"""GanEvaluator: scores a generator against real images and decides its blessing."""
 
 from __future__ import annotations
 
@@ -7,26 +7,33 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from artgan.components.feature_artifacts import FeatureNetworkModel, RealFeatureStatistics
 from artgan.components.gan_evaluator.executor import Executor
 
 
 class GanEvaluatorSpec(types.ComponentSpec):
     PARAMETERS = {"eval_config": ExecutionParameter(type=str)}  # EvalConfig as JSON
     INPUTS = {
-        "examples": ChannelParameter(type=standard_artifacts.Examples),  # transformed
-        "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
         "model": ChannelParameter(type=standard_artifacts.Model),
+        "statistics": ChannelParameter(type=RealFeatureStatistics),
+        # The domain classifier; absent when scoring with the 2015 Inception graph.
+        "feature_network": ChannelParameter(type=FeatureNetworkModel, optional=True),
         "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
+        # Earlier blessings (RecentBlessingsStrategy), plotted in evaluation.html.
+        "history": ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
     }
     OUTPUTS = {"blessing": ChannelParameter(type=standard_artifacts.ModelBlessing)}
 
 
 class GanEvaluator(base_component.BaseComponent):
-    """Blesses the model if its FID passes the threshold and does not regress the baseline.
+    """Blesses the model if every configured gate passes (see ``models/evaluation.decide``).
 
-    The ModelBlessing carries int custom properties ``blessed`` and ``current_model_id`` (read by
-    the standard Pusher and LatestBlessedModelStrategy), float ``fid`` and
-    ``inception_score``, and writes ``metrics.json`` plus sample grids into its folder.
+    The candidate and the baseline (the latest blessed model) are both generated from the same
+    seeds and scored against the same real reference. The ModelBlessing carries int custom
+    properties ``blessed``, ``current_model_id`` (read by the Pusher and
+    LatestBlessedModelStrategy) and ``baseline_model_id`` (when any), floats ``fid``, ``kid``,
+    ``inception_score`` (and the baseline's and real floor's), string ``feature_network``, and
+    holds ``metrics.json``, ``evaluation.html`` and the sample grids.
     """
 
     SPEC_CLASS = GanEvaluatorSpec
@@ -34,20 +41,21 @@ class GanEvaluator(base_component.BaseComponent):
 
     def __init__(
         self,
-        examples: types.BaseChannel,
-        transform_graph: types.BaseChannel,
         model: types.BaseChannel,
+        statistics: types.BaseChannel,
         eval_config: str,
+        feature_network: types.BaseChannel | None = None,
         baseline_model: types.BaseChannel | None = None,
+        history: types.BaseChannel | None = None,
     ):
-        blessing = types.Channel(type=standard_artifacts.ModelBlessing)
         super().__init__(
             spec=GanEvaluatorSpec(
-                examples=examples,
-                transform_graph=transform_graph,
                 model=model,
+                statistics=statistics,
+                feature_network=feature_network,
                 baseline_model=baseline_model,
+                history=history,
                 eval_config=eval_config,
-                blessing=blessing,
+                blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             )
         )

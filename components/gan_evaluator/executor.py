@@ -1,114 +1,213 @@
-"""GanEvaluator executor: generate, extract features, compute FID/IS, write the blessing."""
+"""GanEvaluator executor: score candidate and baseline, decide, record, explain."""
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import os
 from typing import Any
 
 import numpy as np
-import tensorflow_transform as tft
+from PIL import Image
 from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from artgan.models import grid, metrics
-from artgan.models.dataset import load_split
-from artgan.models.evaluation import ModelScore, decide, generate_images, score_images
-from artgan.models.feature_network import build_feature_network
+from artgan.components import feature_artifacts
+from artgan.models import grid
+from artgan.models.evaluation import ModelScore, RealReference, decide, score_generator
+from artgan.models.feature_network import FeatureNetwork, metric_names
+from artgan.models.report import HistoryPoint, render_report
 from artgan.pipeline.config import EvalConfig, from_json
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
-PREVIEW_SAMPLES = 64
+REPORT_FILE = "evaluation.html"
 
 
-def _split_pattern(examples: types.Artifact, split: str) -> list[str]:
-    return [os.path.join(artifact_utils.get_split_uri([examples], split), "*")]
+def _optional(input_dict: dict[str, list[types.Artifact]], key: str) -> types.Artifact | None:
+    artifacts = input_dict.get(key) or []
+    return artifacts[0] if artifacts else None
+
+
+def _png(images: np.ndarray) -> bytes:
+    picture = grid.image_grid(images)
+    buffer = io.BytesIO()
+    Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _history(blessings: list[types.Artifact], network_name: str) -> list[HistoryPoint]:
+    """Earlier blessings scored in the same feature network's space, oldest first."""
+    points = []
+    for blessing in sorted(blessings, key=lambda a: a.id):
+        if not blessing.has_custom_property("fid") or (
+            not blessing.has_custom_property("feature_network")
+            or blessing.get_string_custom_property("feature_network") != network_name
+        ):
+            continue
+        points.append(
+            HistoryPoint(
+                f"model {blessing.get_int_custom_property('current_model_id')}",
+                blessing.get_float_custom_property("fid"),
+                blessing.get_int_custom_property("blessed") == 1,
+            )
+        )
+    return points
+
+
+def _score_record(model: types.Artifact, score: ModelScore) -> dict:
+    return {"model_id": model.id, "uri": model.uri, **dataclasses.asdict(score)}
 
 
 class Executor(base_executor.BaseExecutor):
-    """Scores the candidate (and the baseline, recomputed on the same images and seeds)."""
+    """Scores the candidate (and the baseline, recomputed on the same seeds and reference)."""
 
-    def Do(
+    def Do(  # noqa: N802 (TFX's executor interface)
         self,
         input_dict: dict[str, list[types.Artifact]],
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
         config = from_json(EvalConfig, exec_properties["eval_config"])
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
         model = artifact_utils.get_single_instance(input_dict["model"])
-        baselines = input_dict.get("baseline_model") or []
-        baseline = baselines[0] if baselines else None
+        statistics = artifact_utils.get_single_instance(input_dict["statistics"])
+        baseline = _optional(input_dict, "baseline_model")
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
 
-        transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
-        feature_spec = tft.TFTransformOutput(transform_uri).transformed_feature_spec()
-        train_images, train_labels = load_split(_split_pattern(examples, "train"), feature_spec)
-        eval_images, eval_labels = load_split(_split_pattern(examples, "eval"), feature_spec)
-        network = build_feature_network(
-            train_images, train_labels, eval_images, eval_labels, config.classifier_epochs
+        network = feature_artifacts.open_network(
+            _optional(input_dict, "feature_network"), config.inception_graph_path
         )
-        real_features, _ = network.features_and_probs(eval_images)
-        train_features, _ = network.features_and_probs(train_images)
-        real_floor = metrics.frechet_distance(train_features, real_features)
-
+        reference = feature_artifacts.read_reference(statistics, config)
         seeds = np.arange(config.seed, config.seed + config.num_samples, dtype=np.int64)
-        candidate_images = generate_images(path_utils.serving_model_path(model.uri), seeds)
-        candidate = score_images(candidate_images, network, real_features)
-        baseline_score: ModelScore | None = None
-        if baseline is not None:
-            baseline_images = generate_images(path_utils.serving_model_path(baseline.uri), seeds)
-            baseline_score = score_images(baseline_images, network, real_features)
-            grid.save_grid(
-                baseline_images[:PREVIEW_SAMPLES], os.path.join(blessing.uri, "baseline.png")
-            )
-        grid.save_grid(
-            candidate_images[:PREVIEW_SAMPLES], os.path.join(blessing.uri, "candidate.png")
+        candidate, candidate_images, timings = score_generator(
+            path_utils.serving_model_path(model.uri), seeds, network, reference, config
         )
-        verdict = decide(candidate, baseline_score, config)
-
-        blessing.set_int_custom_property("blessed", int(verdict.blessed))
-        blessing.set_int_custom_property("current_model_id", model.id)
-        blessing.set_string_custom_property("current_model", model.uri)
-        blessing.set_float_custom_property("fid", candidate.fid)
-        blessing.set_float_custom_property("inception_score", candidate.inception_score)
-        blessing.set_float_custom_property("real_fid_floor", real_floor)
-        blessing.set_string_custom_property("feature_network", network.name)
+        baseline_score, baseline_images = None, None
         if baseline is not None:
-            blessing.set_int_custom_property("baseline_model_id", baseline.id)
-            blessing.set_string_custom_property("baseline_model", baseline.uri)
-            blessing.set_float_custom_property("baseline_fid", baseline_score.fid)
+            baseline_score, baseline_images, _ = score_generator(
+                path_utils.serving_model_path(baseline.uri), seeds, network, reference, config
+            )
+        verdict = decide(
+            candidate,
+            baseline_score,
+            config,
+            network_name=network.name,
+            fid_floor=reference.fid_floor,
+            heldout_accuracy=network.heldout_accuracy,
+        )
         record = {
             "blessed": verdict.blessed,
             "reasons": list(verdict.reasons),
-            "candidate": dataclasses.asdict(candidate),
-            "baseline": dataclasses.asdict(baseline_score) if baseline_score else None,
-            "real_fid_floor": real_floor,
+            "checks": [dataclasses.asdict(check) for check in verdict.checks],
             "feature_network": network.name,
+            "metric_names": metric_names(network.name),
             "feature_network_heldout_accuracy": network.heldout_accuracy,
+            "feature_network_description": network.description,
+            "candidate": _score_record(model, candidate),
+            "baseline": _score_record(baseline, baseline_score) if baseline else None,
+            "real_floor": {"fid": reference.fid_floor, "kid": reference.kid_floor},
+            "reference": {
+                "split": "eval",
+                "num_images": reference.statistics.count,
+                "statistics_uri": statistics.uri,
+            },
             "num_samples": config.num_samples,
-            "num_real_eval_images": len(eval_images),
+            "seeds": [int(seeds[0]), int(seeds[-1])],
+            "candidate_timings_s": dataclasses.asdict(timings),
             "eval_config": dataclasses.asdict(config),
         }
+        self._record_properties(blessing, record, model, baseline, network)
+        self._write_files(blessing, record, candidate_images, baseline_images, input_dict)
+        _log_decision(record, network, reference)
+
+    @staticmethod
+    def _record_properties(
+        blessing: types.Artifact,
+        record: dict,
+        model: types.Artifact,
+        baseline: types.Artifact | None,
+        network: FeatureNetwork,
+    ) -> None:
+        candidate = record["candidate"]
+        blessing.set_int_custom_property("blessed", int(record["blessed"]))
+        blessing.set_int_custom_property("current_model_id", model.id)
+        blessing.set_string_custom_property("current_model", model.uri)
+        for key in ("fid", "kid", "kid_std", "inception_score", "inception_score_std"):
+            blessing.set_float_custom_property(key, candidate[key])
+        blessing.set_int_custom_property("num_samples", record["num_samples"])
+        blessing.set_float_custom_property("real_fid_floor", record["real_floor"]["fid"])
+        blessing.set_float_custom_property("real_kid_floor", record["real_floor"]["kid"])
+        blessing.set_string_custom_property("feature_network", network.name)
+        if network.heldout_accuracy is not None:
+            blessing.set_float_custom_property(
+                "feature_network_heldout_accuracy", network.heldout_accuracy
+            )
+        if baseline is not None:
+            blessing.set_int_custom_property("baseline_model_id", baseline.id)
+            blessing.set_string_custom_property("baseline_model", baseline.uri)
+            for key in ("fid", "kid", "inception_score"):
+                blessing.set_float_custom_property(f"baseline_{key}", record["baseline"][key])
+
+    @staticmethod
+    def _write_files(
+        blessing: types.Artifact,
+        record: dict,
+        candidate_images: np.ndarray,
+        baseline_images: np.ndarray | None,
+        input_dict: dict[str, list[types.Artifact]],
+    ) -> None:
+        candidate_png = _png(candidate_images)
+        baseline_png = _png(baseline_images) if baseline_images is not None else None
+        for name, png in (("candidate.png", candidate_png), ("baseline.png", baseline_png)):
+            if png is not None:
+                io_utils.write_bytes_file(os.path.join(blessing.uri, name), png)
+        network_name = record["feature_network"]
+        history = _history(input_dict.get("history") or [], network_name)
+        history.append(
+            HistoryPoint(
+                f"model {record['candidate']['model_id']}",
+                record["candidate"]["fid"],
+                record["blessed"],
+                current=True,
+            )
+        )
+        report = render_report(record, candidate_png, baseline_png, history)
+        io_utils.write_string_file(os.path.join(blessing.uri, REPORT_FILE), report)
         io_utils.write_string_file(
             os.path.join(blessing.uri, METRICS_FILE), json.dumps(record, indent=2)
         )
-        io_utils.write_string_file(
-            os.path.join(blessing.uri, "BLESSED" if verdict.blessed else "NOT_BLESSED"), ""
+        marker = "BLESSED" if record["blessed"] else "NOT_BLESSED"
+        io_utils.write_string_file(os.path.join(blessing.uri, marker), "")
+
+
+def _log_decision(record: dict, network: FeatureNetwork, reference: RealReference) -> None:
+    names = record["metric_names"]
+
+    def numbers(score: dict) -> str:
+        return (
+            f"{names['fid']} {score['fid']:.4f}, {names['kid']} {score['kid']:.5f} "
+            f"(std {score['kid_std']:.5f}), {names['inception_score']} "
+            f"{score['inception_score']:.4f} (std {score['inception_score_std']:.4f}), "
+            f"per class {list(score['class_histogram'])}"
         )
-        log.info(
-            "GanEvaluator: model %d %s (%s); IS %.3f; real-vs-real floor FID %.3f; "
-            "samples per class %s",
-            model.id,
-            "BLESSED" if verdict.blessed else "NOT blessed",
-            "; ".join(verdict.reasons),
-            candidate.inception_score,
-            real_floor,
-            list(candidate.class_histogram),
+
+    lines = [
+        f"GanEvaluator: model {record['candidate']['model_id']} "
+        f"{'BLESSED' if record['blessed'] else 'NOT blessed'}",
+        f"  feature network {network.name} (held-out accuracy {network.heldout_accuracy}); "
+        f"{record['num_samples']} generated vs {reference.statistics.count} real eval images",
+        f"  real vs real floor: {names['fid']} {reference.fid_floor:.4f}, "
+        f"{names['kid']} {reference.kid_floor:.5f}",
+        f"  candidate: {numbers(record['candidate'])}",
+    ]
+    if record["baseline"]:
+        lines.append(
+            f"  baseline model {record['baseline']['model_id']}: {numbers(record['baseline'])}"
         )
+    lines += [f"  gate: {reason}" for reason in record["reasons"]]
+    log.info("\n".join(lines))

@@ -9,6 +9,9 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.system_executions import Process
 
 from artgan.components.image_example_gen import executor
+from artgan.pipeline.config import DataConfig
+
+_DATA_DEFAULTS = DataConfig()
 
 
 class ImageExampleGenSpec(types.ComponentSpec):
@@ -17,6 +20,7 @@ class ImageExampleGenSpec(types.ComponentSpec):
     PARAMETERS = {
         executor.INPUT_BASE_KEY: ExecutionParameter(type=str),
         executor.EVAL_PERCENT_KEY: ExecutionParameter(type=int),
+        executor.MAX_PIXELS_KEY: ExecutionParameter(type=int, optional=True),
         executor.INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
@@ -25,26 +29,37 @@ class ImageExampleGenSpec(types.ComponentSpec):
 
 
 class ImageExampleGen(base_component.BaseComponent):
-    """Reads every decodable image under `input_base` into tf.Examples, split train/eval.
+    """Reads every good image under `input_base` into tf.Examples, split train/eval.
 
-    Features: image (encoded bytes), height, width, channels, path and, when all files sit in
-    class subfolders, label and label_name. Undecodable files are skipped and listed in
-    `<examples uri>/skipped.jsonl`; counts are custom properties of the output artifact.
+    Features: image (the file's bytes, or a lossless PNG where TF would decode the file wrongly),
+    height and width (upright), channels (of `image` decoded), orientation (EXIF, still to be
+    applied to `image`), format (of the file), normalized (1: `image` is that PNG), path and,
+    when all files sit in class subfolders, label and label_name. Bad files are skipped and
+    listed with their reason in `<examples uri>/skipped.jsonl`; counts (num_examples,
+    num_skipped, skipped_reasons, num_normalized, ...) are custom properties of the artifact.
     """
 
     SPEC_CLASS = ImageExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, input_base: str, eval_percent: int = 20, input_fingerprint: str = ""):
+    def __init__(
+        self,
+        input_base: str,
+        eval_percent: int = _DATA_DEFAULTS.eval_percent,
+        input_fingerprint: str = "",
+        max_pixels: int = _DATA_DEFAULTS.max_pixels,
+    ):
         """input_base: the image folder; eval_percent: share of files (by path hash) in eval.
 
         input_fingerprint: ``executor.folder_fingerprint(input_base)`` for a local folder, so a
-        cached run notices changed files; empty for remote folders.
+        cached run notices changed files; empty for remote folders. max_pixels: larger images
+        are skipped before they are decoded.
         """
         spec = ImageExampleGenSpec(
             input_base=input_base,
             eval_percent=eval_percent,
             input_fingerprint=input_fingerprint,
+            max_pixels=max_pixels,
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         super().__init__(spec=spec)

@@ -1,9 +1,14 @@
-"""Executor of ImageExampleGen: a folder of image files -> train/eval tf.Example TFRecords."""
+"""Executor of ImageExampleGen: a folder of image files -> train/eval tf.Example TFRecords.
+
+A Beam pipeline: the listed paths are spread over the workers, each worker reads and checks
+one file at a time (``images.ingest_file``) and the examples stream straight into GZIP TFRecord
+shards, so no stage holds the data set. Skipped files go to ``skipped.jsonl`` with their
+reason; counts become custom properties of the Examples artifact.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import io
+import itertools
 import json
 import logging
 import os
@@ -11,7 +16,6 @@ from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
 from tfx import types
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
@@ -19,69 +23,44 @@ from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
+from artgan.components.image_example_gen import images
+from artgan.components.image_example_gen.listing import (
+    IMAGE_EXTENSIONS,
+    class_names,
+    folder_fingerprint,
+    is_folder,
+    join,
+    list_image_files,
+    split_of,
+)
 from artgan.errors import ArtganError
+from artgan.pipeline.config import DataConfig
+
+__all__ = ["Executor", "folder_fingerprint", "list_image_files"]
 
 log = logging.getLogger(__name__)
 
 INPUT_BASE_KEY = "input_base"
 EVAL_PERCENT_KEY = "eval_percent"
+MAX_PIXELS_KEY = "max_pixels"
 EXAMPLES_KEY = "examples"
 INPUT_FINGERPRINT_KEY = "input_fingerprint"
 
 SPLIT_NAMES = ("train", "eval")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
-MAX_PIXELS = 8192 * 8192  # larger images are skipped before their pixels are decoded
 SKIPPED_FILE_NAME = "skipped.jsonl"
 RECORD_FILE_PREFIX = "data_tfrecord"  # the name TFX's own ExampleGen uses
 _COUNTS_DIR_NAME = ".counts"
 _SKIPPED_TAG = "skipped"
+_COUNTS_TAG = "counts"
+_NORMALIZED_COUNT = "normalized"
 _REASONS_IN_ERROR = 5
-
-
-def list_image_files(input_base: str) -> list[str]:
-    """Relative POSIX paths of image files under input_base, sorted; symlinked dirs not followed."""
-    paths = []
-    for dir_path, dir_names, file_names in os.walk(input_base, followlinks=False):
-        dir_names.sort()
-        for name in file_names:
-            if name.lower().endswith(IMAGE_EXTENSIONS):
-                relative = os.path.relpath(os.path.join(dir_path, name), input_base)
-                paths.append(relative.replace(os.sep, "/"))
-    return sorted(paths)
-
-
-def folder_fingerprint(input_base: str) -> str:
-    """A digest of every image file's path, size and mtime: changes when the folder does.
-
-    Passed as a component parameter so TFX's cache never reuses Examples of an older folder.
-    """
-    digest = hashlib.sha256()
-    for path in list_image_files(input_base):
-        stat = os.stat(os.path.join(input_base, *path.split("/")))
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-def class_names(paths: list[str]) -> list[str]:
-    """Sorted top-level folder names if every file sits in one, else [] (unlabelled)."""
-    if not paths or any("/" not in path for path in paths):
-        return []
-    return sorted({path.split("/", 1)[0] for path in paths})
-
-
-def split_of(path: str, eval_percent: int) -> str:
-    """'eval' or 'train', decided by a stable hash of the relative path."""
-    bucket = int.from_bytes(hashlib.sha256(path.encode("utf-8")).digest()[:8], "big") % 100
-    return "eval" if bucket < eval_percent else "train"
-
-
-def channels_of(image: Image.Image) -> int:
-    """Channels a decoder yields for this image (palette -> RGB or RGBA, CMYK -> RGB)."""
-    if image.mode in ("P", "PA"):
-        return 4 if image.mode == "PA" or "transparency" in image.info else 3
-    if image.mode == "CMYK":
-        return 3
-    return len(image.getbands())
+# Paths go to the workers in tasks of this many: few elements to redistribute (the DirectRunner
+# holds a shuffle's input in memory), still enough tasks to keep every worker busy.
+PATHS_PER_TASK = 100
+_SKIPPED_IN_LOG = 20
+# A worker starts a new TFRecord shard after this many examples or uncompressed bytes.
+MAX_RECORDS_PER_SHARD = 10_000
+MAX_BYTES_PER_SHARD = 256 * 2**20
 
 
 def _int_feature(value: int) -> tf.train.Feature:
@@ -92,56 +71,102 @@ def _bytes_feature(value: bytes) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
-class _DecodeImageFn(beam.DoFn):
-    """Reads and decodes one file: emits (split, serialized tf.Example) or a skip record."""
+def image_example(path: str, image: images.IngestedImage, label_index: dict[str, int]) -> bytes:
+    """The serialized tf.Example of one ingested file."""
+    features = {
+        "image": _bytes_feature(image.encoded),
+        "height": _int_feature(image.height),
+        "width": _int_feature(image.width),
+        "channels": _int_feature(image.channels),
+        "orientation": _int_feature(image.orientation),
+        "format": _bytes_feature(image.source_format.encode("ascii", "replace")),
+        "normalized": _int_feature(int(image.normalized)),
+        "path": _bytes_feature(os.fsencode(path)),
+    }
+    if label_index:
+        label_name = path.split("/", 1)[0]
+        features["label"] = _int_feature(label_index[label_name])
+        features["label_name"] = _bytes_feature(os.fsencode(label_name))
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
-    def __init__(self, input_base: str, label_names: list[str], eval_percent: int):
+
+def tensorflow_decodes(image: images.IngestedImage) -> bool:
+    """Whether Transform's decoder reads the stored bytes at the expected shape.
+
+    Pillow and TF disagree on some damaged files (a PNG without its IEND chunk loads in Pillow
+    and fails in TF); such files are stored normalised, so no record can fail Transform.
+    """
+    try:
+        pixels = tf.io.decode_image(image.encoded, channels=0, expand_animations=False)
+    except tf.errors.OpError:
+        return False
+    height, width = image.height, image.width
+    if image.orientation in images.TRANSPOSED_ORIENTATIONS:
+        height, width = width, height  # the stored pixels are not upright yet
+    return tuple(pixels.shape) == (height, width, image.channels)
+
+
+class _IngestImageFn(beam.DoFn):
+    """A task of relative paths (os.fsencode'd: names need not be UTF-8) -> per file
+    (split, serialized tf.Example) or a skipped.jsonl line; plus count keys."""
+
+    def __init__(self, input_base: str, label_names: list[str], eval_percent: int, max_pixels: int):
         self._input_base = input_base
         self._label_index = {name: index for index, name in enumerate(label_names)}
         self._eval_percent = eval_percent
+        self._max_pixels = max_pixels
 
-    def process(self, path: str):
+    def process(self, task: tuple[bytes, ...]):
+        for encoded_path in task:
+            yield from self._ingest(os.fsdecode(encoded_path))
+
+    def _ingest(self, path: str):
         try:
-            with open(os.path.join(self._input_base, *path.split("/")), "rb") as f:
-                data = f.read()
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise ValueError(f"{width}x{height} exceeds the {MAX_PIXELS}-pixel limit")
-                image.load()
-                channels = channels_of(image)
-        except UnidentifiedImageError:
-            reason = "not a readable image (unknown or corrupt format)"
-            yield beam.pvalue.TaggedOutput(_SKIPPED_TAG, {"path": path, "reason": reason})
+            image = images.ingest_file(join(self._input_base, path), self._max_pixels)
+            if not image.normalized and not tensorflow_decodes(image):
+                image = images.ingest_bytes(image.encoded, self._max_pixels, normalize=True)
+        except images.SkippedFile as skipped:
+            record = {"path": path, "reason": skipped.reason, "detail": skipped.detail}
+            yield beam.pvalue.TaggedOutput(_SKIPPED_TAG, json.dumps(record, sort_keys=True))
+            yield beam.pvalue.TaggedOutput(_COUNTS_TAG, f"skipped:{skipped.reason}")
             return
-        except Exception as error:  # any undecodable file is skipped, never fatal
-            reason = f"{type(error).__name__}: {error}"
-            yield beam.pvalue.TaggedOutput(_SKIPPED_TAG, {"path": path, "reason": reason})
-            return
-        features = {
-            "image": _bytes_feature(data),
-            "height": _int_feature(height),
-            "width": _int_feature(width),
-            "channels": _int_feature(channels),
-            "path": _bytes_feature(path.encode("utf-8")),
-        }
-        if self._label_index:
-            label_name = path.split("/", 1)[0]
-            features["label"] = _int_feature(self._label_index[label_name])
-            features["label_name"] = _bytes_feature(label_name.encode("utf-8"))
-        example = tf.train.Example(features=tf.train.Features(feature=features))
-        yield split_of(path, self._eval_percent), example.SerializeToString()
+        split = split_of(path, self._eval_percent)
+        yield split, image_example(path, image, self._label_index)
+        yield beam.pvalue.TaggedOutput(_COUNTS_TAG, f"split:{split}")
+        if image.normalized:
+            yield beam.pvalue.TaggedOutput(_COUNTS_TAG, _NORMALIZED_COUNT)
 
 
-def _read_lines(path: str) -> list[str]:
+class _WriteTFRecordShards(beam.io.WriteToTFRecord):
+    """GZIP TFRecords, rolling over to a new shard at the limits above.
+
+    Shards come from the bundles themselves, with no GroupByKey of the examples (a fixed
+    num_shards needs one, and the DirectRunner holds a GroupByKey's input in memory).
+    """
+
+    def __init__(self, file_path_prefix: str):
+        super().__init__(file_path_prefix, file_name_suffix=".gz")
+        self._sink.max_records_per_shard = MAX_RECORDS_PER_SHARD
+        self._sink.max_bytes_per_shard = MAX_BYTES_PER_SHARD
+
+
+def _tasks(paths: list[str]) -> list[tuple[bytes, ...]]:
+    encoded = [os.fsencode(path) for path in paths]
+    return [
+        tuple(encoded[start : start + PATHS_PER_TASK])
+        for start in range(0, len(encoded), PATHS_PER_TASK)
+    ]
+
+
+def _first_lines(path: str, count: int) -> list[str]:
     if not fileio.exists(path):
         return []
     with fileio.open(path, "r") as f:
-        return [line for line in f.read().splitlines() if line.strip()]
+        return [line for line in itertools.islice(f, count) if line.strip()]
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    """Writes decodable images as GZIP TFRecords of tf.Example under Split-train/Split-eval."""
+    """Writes good images as GZIP TFRecords of tf.Example under Split-train/Split-eval."""
 
     def Do(  # noqa: N802 (TFX's executor interface)
         self,
@@ -152,9 +177,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         input_base = exec_properties[INPUT_BASE_KEY]
         eval_percent = int(exec_properties.get(EVAL_PERCENT_KEY, 20))
+        max_pixels = int(exec_properties.get(MAX_PIXELS_KEY) or DataConfig().max_pixels)
         if not 0 <= eval_percent <= 100:
             raise ArtganError(f"eval_percent must be in 0..100, got {eval_percent}")
-        if not os.path.isdir(input_base):
+        if max_pixels < 1:
+            raise ArtganError(f"max_pixels must be at least 1, got {max_pixels}")
+        if not is_folder(input_base):
             raise ArtganError(f"image folder {input_base!r} does not exist or is not a folder")
         paths = list_image_files(input_base)
         if not paths:
@@ -165,18 +193,18 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         examples.split_names = artifact_utils.encode_split_names(list(SPLIT_NAMES))
-        counts_prefix = os.path.join(examples.uri, _COUNTS_DIR_NAME, "counts.json")
+        counts_path = os.path.join(examples.uri, _COUNTS_DIR_NAME, "counts.json")
         skipped_path = os.path.join(examples.uri, SKIPPED_FILE_NAME)
-        decode_fn = _DecodeImageFn(input_base, label_names, eval_percent)
+        ingest_fn = _IngestImageFn(input_base, label_names, eval_percent, max_pixels)
 
         with self._make_beam_pipeline() as pipeline:
-            decoded = (
+            ingested = (
                 pipeline
-                | "CreatePaths" >> beam.Create(paths)
-                | "DecodeImages"
-                >> beam.ParDo(decode_fn).with_outputs(_SKIPPED_TAG, main=EXAMPLES_KEY)
+                | "ListedPaths" >> beam.Create(_tasks(paths))  # reshuffled over the workers
+                | "IngestImages"
+                >> beam.ParDo(ingest_fn).with_outputs(_SKIPPED_TAG, _COUNTS_TAG, main=EXAMPLES_KEY)
             )
-            splits = decoded[EXAMPLES_KEY] | "PartitionSplits" >> beam.Partition(
+            splits = ingested[EXAMPLES_KEY] | "PartitionSplits" >> beam.Partition(
                 lambda keyed, _: SPLIT_NAMES.index(keyed[0]), len(SPLIT_NAMES)
             )
             for split_name, split in zip(SPLIT_NAMES, splits, strict=True):
@@ -184,56 +212,61 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 _ = (
                     split
                     | f"Values[{split_name}]" >> beam.Values()
-                    | f"Shuffle[{split_name}]" >> beam.Reshuffle()
                     | f"Write[{split_name}]"
-                    >> beam.io.WriteToTFRecord(
-                        os.path.join(split_dir, RECORD_FILE_PREFIX), file_name_suffix=".gz"
-                    )
+                    >> _WriteTFRecordShards(os.path.join(split_dir, RECORD_FILE_PREFIX))
                 )
             _ = (
-                decoded[EXAMPLES_KEY]
-                | "SplitKeys" >> beam.Keys()
-                | "CountPerSplit" >> beam.combiners.Count.PerElement()
+                ingested[_COUNTS_TAG]
+                | "Count" >> beam.combiners.Count.PerElement()
                 | "ToDict" >> beam.combiners.ToDict()
-                | "CountsToJson" >> beam.Map(json.dumps)
-                | "WriteCounts" >> beam.io.WriteToText(counts_prefix, shard_name_template="")
+                | "CountsToJson" >> beam.Map(json.dumps, sort_keys=True)
+                | "WriteCounts" >> beam.io.WriteToText(counts_path, shard_name_template="")
             )
-            _ = (
-                decoded[_SKIPPED_TAG]
-                | "SkippedToJson" >> beam.Map(json.dumps, sort_keys=True)
-                | "WriteSkipped" >> beam.io.WriteToText(skipped_path, shard_name_template="")
+            _ = ingested[_SKIPPED_TAG] | "WriteSkipped" >> beam.io.WriteToText(
+                skipped_path, shard_name_template=""
             )
 
-        counts = json.loads((_read_lines(counts_prefix) or ["{}"])[0])
-        if fileio.exists(os.path.dirname(counts_prefix)):
-            fileio.rmtree(os.path.dirname(counts_prefix))
-        skipped = [json.loads(line) for line in _read_lines(skipped_path)]
+        counts = json.loads((_first_lines(counts_path, 1) or ["{}"])[0])
+        fileio.rmtree(os.path.dirname(counts_path))
         if not fileio.exists(skipped_path):
             with fileio.open(skipped_path, "w") as f:
                 f.write("")
-        num_train, num_eval = counts.get("train", 0), counts.get("eval", 0)
-        self._record_properties(examples, num_train, num_eval, len(skipped), label_names)
-        for item in skipped:
-            log.warning("Skipped %s: %s", item["path"], item["reason"])
-        if num_train + num_eval == 0:
-            reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped[:_REASONS_IN_ERROR])
-            raise ArtganError(f"image folder {input_base!r} holds no decodable image ({reasons})")
-        for split_name, count in (("train", num_train), ("eval", num_eval)):
-            if count == 0:
-                log.warning("The %s split is empty: %s has too few images", split_name, input_base)
-
-    @staticmethod
-    def _record_properties(
-        examples: types.Artifact,
-        num_train: int,
-        num_eval: int,
-        num_skipped: int,
-        label_names: list[str],
-    ) -> None:
+        skipped_reasons = {
+            key.removeprefix("skipped:"): count
+            for key, count in counts.items()
+            if key.startswith("skipped:")
+        }
+        num_train, num_eval = counts.get("split:train", 0), counts.get("split:eval", 0)
         examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, "tfrecords_gzip")
         examples.set_int_custom_property("num_examples", num_train + num_eval)
         examples.set_int_custom_property("num_train", num_train)
         examples.set_int_custom_property("num_eval", num_eval)
-        examples.set_int_custom_property("num_skipped", num_skipped)
+        examples.set_int_custom_property("num_skipped", sum(skipped_reasons.values()))
+        examples.set_int_custom_property("num_normalized", counts.get(_NORMALIZED_COUNT, 0))
+        examples.set_string_custom_property("skipped_reasons", json.dumps(skipped_reasons))
         examples.set_string_custom_property("label_names", json.dumps(label_names))
+        self._report(input_base, skipped_path, skipped_reasons, num_train, num_eval)
+
+    @staticmethod
+    def _report(input_base, skipped_path, skipped_reasons, num_train, num_eval) -> None:
+        """Logs what was skipped; fails when nothing usable was found."""
+        num_skipped = sum(skipped_reasons.values())
+        for line in _first_lines(skipped_path, _SKIPPED_IN_LOG):
+            item = json.loads(line)
+            log.warning("Skipped %s (%s): %s", item["path"], item["reason"], item["detail"])
+        if num_skipped:
+            log.warning(
+                "Skipped %d file(s) of %s %s; the full list is in %s",
+                num_skipped,
+                input_base,
+                json.dumps(skipped_reasons, sort_keys=True),
+                skipped_path,
+            )
+        if num_train + num_eval == 0:
+            first = [json.loads(line) for line in _first_lines(skipped_path, _REASONS_IN_ERROR)]
+            reasons = "; ".join(f"{s['path']}: {s['reason']} ({s['detail']})" for s in first)
+            raise ArtganError(f"image folder {input_base!r} holds no usable image ({reasons})")
+        for split_name, count in (("train", num_train), ("eval", num_eval)):
+            if count == 0:
+                log.warning("The %s split is empty: %s has too few images", split_name, input_base)

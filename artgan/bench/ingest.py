@@ -1,0 +1,330 @@
+"""Ingestion throughput: images/s through ImageExampleGen and Transform next to raw reads.
+
+``artgan bench ingest --data DIR`` (e.g. the 70,000 Fashion-MNIST PNGs written by
+``artgan data fashion-mnist``) times, in one run: reading every image file's bytes (twice: the
+first pass may come from disk, the second from the page cache), ImageExampleGen's executor in
+each Beam mode, ImageExampleGen on the first ``--subset`` files (peak memory against the number
+of images) and TFX's Transform executor with artgan's preprocessing_fn on the examples written.
+Every stage runs in a fresh child process; its peak memory is the sum of the resident memory
+of that process and its children (Beam workers; shared pages count once per process), sampled
+every 0.2 s, next to the process's own ``ru_maxrss`` and that of an idle child (TFX, Beam and
+TensorFlow imported, nothing run).
+TFX's per-executor packaging of itself for remote runners (seconds, independent of the number
+of images) is left out, as in the tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import tempfile
+import threading
+import time
+
+from artgan.pipeline.config import DataConfig
+
+_SAMPLE_SECONDS = 0.2
+_MODE_ARGS = {
+    "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+    "multi_processing": ["--direct_running_mode=multi_processing"],
+}
+
+
+def add_arguments(parser) -> None:
+    data = DataConfig()
+    parser.add_argument("--data", required=True, help="image folder to ingest")
+    parser.add_argument(
+        "--modes",
+        default="in_memory,multi_processing",
+        help="Beam DirectRunner modes for ImageExampleGen (%(default)s)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="workers in multi_processing mode (%(default)s)"
+    )
+    parser.add_argument(
+        "--transform-modes", default="in_memory", help="Beam modes for Transform (%(default)s)"
+    )
+    parser.add_argument(
+        "--subset",
+        type=int,
+        default=7000,
+        help="also ingest only this many files, to compare peak memory (0: skip)",
+    )
+    parser.add_argument("--resolution", type=int, default=data.resolution)
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=data.channels)
+    parser.add_argument(
+        "--work-dir", default="", help="where outputs go (default: a temporary folder, removed)"
+    )
+
+
+def run(args) -> dict:
+    from artgan.components.image_example_gen.listing import list_image_files
+    from artgan.errors import ArtganError
+
+    data_dir = os.path.abspath(args.data)
+    if not os.path.isdir(data_dir):
+        raise ArtganError(f"--data {args.data!r} is not a folder")
+    data = DataConfig(resolution=args.resolution, channels=args.channels)
+    data.validate()
+    work_dir = args.work_dir or tempfile.mkdtemp(prefix="artgan-bench-ingest-")
+    os.makedirs(work_dir, exist_ok=True)
+    try:
+        result: dict = {"data": data_dir, "data_config": dataclasses.asdict(data)}
+        result["idle_child"] = _in_child(_import_only)
+        raw = [_in_child(_read_all_files, data_dir, measure_memory=False) for _ in range(2)]
+        result["raw_read"] = {"first_pass": raw[0], "second_pass": raw[1]}
+        num_files = raw[0]["files"]
+        baseline = raw[0]["list_seconds"] + raw[0]["read_seconds"]
+
+        result["example_gen"] = {}
+        examples_dir = ""
+        for mode in args.modes.split(","):
+            out = os.path.join(work_dir, f"examples_{mode}")
+            stage = _in_child(_run_example_gen, data_dir, out, _beam_args(mode, args.workers))
+            _add_rates(stage, num_files, baseline)
+            result["example_gen"][_mode_name(mode, args.workers)] = stage
+            examples_dir = examples_dir or out
+
+        if 0 < args.subset < num_files:
+            subset_dir = os.path.join(work_dir, "subset")
+            _link_first_files(data_dir, list_image_files(data_dir)[: args.subset], subset_dir)
+            out = os.path.join(work_dir, "examples_subset")
+            stage = _in_child(_run_example_gen, subset_dir, out, _beam_args("in_memory", 1))
+            _add_rates(stage, args.subset, None)
+            result["example_gen_subset"] = {"files": args.subset, "in_memory": stage}
+
+        result["transform"] = {}
+        for mode in args.transform_modes.split(","):
+            out = os.path.join(work_dir, f"transform_{mode}")
+            beam_args = _beam_args(mode, args.workers)
+            stage = _in_child(run_transform, examples_dir, out, dataclasses.asdict(data), beam_args)
+            _add_rates(stage, num_files, baseline)
+            result["transform"][_mode_name(mode, args.workers)] = stage
+        return result
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _beam_args(mode: str, workers: int) -> list[str]:
+    args = list(_MODE_ARGS[mode])
+    if mode == "multi_processing":
+        args.append(f"--direct_num_workers={workers}")
+    return args
+
+
+def _mode_name(mode: str, workers: int) -> str:
+    return f"{mode}_{workers}_workers" if mode == "multi_processing" else mode
+
+
+def _add_rates(stage: dict, num_images: int, raw_read_seconds: float | None) -> None:
+    stage["images_per_second"] = round(num_images / stage["seconds"], 1)
+    if raw_read_seconds:
+        stage["times_raw_read"] = round(stage["seconds"] / raw_read_seconds, 2)
+
+
+def _link_first_files(data_dir: str, paths: list[str], out_dir: str) -> None:
+    """A folder of symlinks to some of data_dir's files, class folders kept."""
+    for path in paths:
+        link = os.path.join(out_dir, *path.split("/"))
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(os.path.join(data_dir, *path.split("/")), link)
+
+
+def _in_child(function, *args, measure_memory: bool = True) -> dict:
+    """Runs function(*args) -> dict in a fresh process; adds its peak memory."""
+    import psutil
+
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child_main, args=(sender, function, args))
+    child.start()
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        try:
+            process = psutil.Process(child.pid)
+            while not done.is_set():
+                tree = [process, *process.children(recursive=True)]
+                total = 0
+                for member in tree:
+                    try:
+                        total += member.memory_info().rss
+                    except psutil.Error:
+                        pass
+                peak[0] = max(peak[0], total)
+                done.wait(_SAMPLE_SECONDS)
+        except psutil.Error:
+            return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    result = receiver.recv()
+    child.join()
+    done.set()
+    sampler.join()
+    if "error" in result:
+        from artgan.errors import ArtganError
+
+        raise ArtganError(f"benchmark stage {function.__name__} failed: {result['error']}")
+    if measure_memory:
+        result["peak_rss_tree_mb"] = round(peak[0] / 2**20, 1)
+    else:
+        result = {k: v for k, v in result.items() if not k.startswith("max_rss")}
+    return result
+
+
+def _child_main(sender, function, args) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        result = function(*args)
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result["max_rss_process_mb"] = round(own / 1024, 1)  # Linux reports KiB
+    except Exception as error:  # reported by the parent
+        result = {"error": f"{type(error).__name__}: {error}"}
+    sender.send(result)
+    sender.close()
+
+
+def _import_only() -> dict:
+    """The baseline: a child with TFX, Beam and the executors imported, doing nothing."""
+    import tfx.components.transform.executor  # noqa: F401
+
+    import artgan.components.image_example_gen.executor  # noqa: F401
+
+    return {}
+
+
+def _read_all_files(data_dir: str) -> dict:
+    from artgan.components.image_example_gen.listing import list_image_files
+
+    started = time.perf_counter()
+    paths = list_image_files(data_dir)
+    listed = time.perf_counter()
+    total = 0
+    for path in paths:
+        with open(os.path.join(data_dir, *path.split("/")), "rb") as f:
+            total += len(f.read())
+    read = time.perf_counter()
+    return {
+        "files": len(paths),
+        "bytes": total,
+        "list_seconds": round(listed - started, 3),
+        "read_seconds": round(read - listed, 3),
+    }
+
+
+def _run_example_gen(data_dir: str, out_dir: str, beam_args: list[str]) -> dict:
+    import apache_beam as beam
+    from tfx.dsl.components.base import base_beam_executor
+    from tfx.types import standard_artifacts
+
+    from artgan.components.image_example_gen.executor import Executor
+
+    examples = standard_artifacts.Examples()
+    examples.uri = out_dir
+    context = base_beam_executor.BaseBeamExecutor.Context(
+        make_beam_pipeline_fn=lambda: beam.Pipeline(argv=beam_args)
+    )
+    properties = {"input_base": data_dir, "eval_percent": DataConfig().eval_percent}
+    started = time.perf_counter()
+    Executor(context).Do({}, {"examples": [examples]}, properties)
+    seconds = time.perf_counter() - started
+    shards = {
+        split: len(os.listdir(os.path.join(out_dir, f"Split-{split}")))
+        for split in ("train", "eval")
+    }
+    return {
+        "seconds": round(seconds, 2),
+        "num_examples": examples.get_int_custom_property("num_examples"),
+        "num_skipped": examples.get_int_custom_property("num_skipped"),
+        "num_normalized": examples.get_int_custom_property("num_normalized"),
+        "shards": shards,
+        "output_mb": round(_folder_bytes(out_dir) / 2**20, 1),
+    }
+
+
+def run_transform(examples_dir: str, out_dir: str, data: dict, beam_args: list[str]) -> dict:
+    """TFX's Transform executor with the pipeline's preprocessing_fn on ImageExampleGen's
+    output in examples_dir; transformed examples go to out_dir/transformed_examples."""
+    import apache_beam as beam
+    from tfx import v1 as tfx
+    from tfx.components.transform.executor import Executor
+    from tfx.components.util import examples_utils
+    from tfx.dsl.components.base import base_beam_executor
+    from tfx.proto import example_gen_pb2
+    from tfx.types import artifact_utils, standard_artifacts
+
+    from artgan.pipeline.pipeline import PREPROCESSING_FN
+
+    examples = standard_artifacts.Examples()
+    examples.uri = examples_dir
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+    examples_utils.set_file_format(examples, "tfrecords_gzip")
+    schema = standard_artifacts.Schema()
+    schema.uri = os.path.join(out_dir, "schema")
+    write_example_schema(schema.uri)
+    component = tfx.components.Transform(
+        examples=tfx.dsl.Channel(type=standard_artifacts.Examples),
+        schema=tfx.dsl.Channel(type=standard_artifacts.Schema),
+        preprocessing_fn=PREPROCESSING_FN,
+    )
+    outputs = {}
+    for key, channel in component.outputs.items():
+        artifact = channel.type()
+        artifact.uri = os.path.join(out_dir, key)
+        outputs[key] = [artifact]
+    properties = {
+        "preprocessing_fn": PREPROCESSING_FN,
+        "custom_config": json.dumps({"data": data}),
+        "splits_config": None,
+        "force_tf_compat_v1": 0,
+        "disable_statistics": 0,  # the pipeline's Transform computes its statistics too
+    }
+    context = base_beam_executor.BaseBeamExecutor.Context(
+        make_beam_pipeline_fn=lambda: beam.Pipeline(argv=beam_args)
+    )
+    started = time.perf_counter()
+    Executor(context).Do({"examples": [examples], "schema": [schema]}, outputs, properties)
+    seconds = time.perf_counter() - started
+    transformed = os.path.join(out_dir, "transformed_examples")
+    return {"seconds": round(seconds, 2), "output_mb": round(_folder_bytes(transformed) / 2**20, 1)}
+
+
+def write_example_schema(folder: str) -> None:
+    """The schema SchemaGen infers for ImageExampleGen's labelled examples (shape [1] each)."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = schema_pb2.Schema()
+    for name, kind in (
+        ("image", schema_pb2.BYTES),
+        ("path", schema_pb2.BYTES),
+        ("format", schema_pb2.BYTES),
+        ("label_name", schema_pb2.BYTES),
+        ("height", schema_pb2.INT),
+        ("width", schema_pb2.INT),
+        ("channels", schema_pb2.INT),
+        ("orientation", schema_pb2.INT),
+        ("normalized", schema_pb2.INT),
+        ("label", schema_pb2.INT),
+    ):
+        feature = schema.feature.add(name=name, type=kind)
+        feature.presence.min_fraction = 1.0
+        feature.shape.dim.add(size=1)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "schema.pbtxt"), "w") as f:
+        f.write(str(schema))
+
+
+def _folder_bytes(folder: str) -> int:
+    return sum(
+        os.path.getsize(os.path.join(dir_path, name))
+        for dir_path, _, names in os.walk(folder)
+        for name in names
+    )

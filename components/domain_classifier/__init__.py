@@ -1,0 +1,3 @@
+from artgan.components.domain_classifier.component import DomainClassifier
+
+__all__ = ["DomainClassifier"]

@@ -1,0 +1,58 @@
+"""DomainClassifier executor: load the transformed splits, train, export, record accuracy."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import tensorflow_transform as tft
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from artgan.models.dataset import load_split
+from artgan.models.domain_classifier import export_classifier, train_domain_classifier
+from artgan.models.evaluation import to_uint8
+
+log = logging.getLogger(__name__)
+
+
+def split_pattern(examples: types.Artifact, split: str) -> list[str]:
+    return [os.path.join(artifact_utils.get_split_uri([examples], split), "*")]
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(  # noqa: N802 (TFX's executor interface)
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
+        output = artifact_utils.get_single_instance(output_dict["feature_network"])
+        spec = tft.TFTransformOutput(transform_uri).transformed_feature_spec()
+        train_images, train_labels = load_split(split_pattern(examples, "train"), spec)
+        eval_images, eval_labels = load_split(split_pattern(examples, "eval"), spec)
+        classifier = train_domain_classifier(
+            to_uint8(train_images),
+            train_labels,
+            to_uint8(eval_images),
+            eval_labels,
+            epochs=exec_properties["epochs"],
+            seed=exec_properties["seed"],
+        )
+        export_classifier(classifier, output.uri)
+        output.set_string_custom_property("feature_network", classifier.name)
+        output.set_int_custom_property("num_classes", classifier.num_classes)
+        output.set_int_custom_property("num_train_images", len(train_images))
+        if classifier.heldout_accuracy is not None:
+            output.set_float_custom_property("heldout_accuracy", classifier.heldout_accuracy)
+        log.info(
+            "DomainClassifier: %s, %d classes, held-out accuracy %s on %d eval images",
+            classifier.name,
+            classifier.num_classes,
+            classifier.heldout_accuracy,
+            len(eval_images),
+        )

@@ -1,0 +1,113 @@
+"""Artifact types the evaluation components exchange, and how their contents are read.
+
+- ``FeatureNetworkModel``: a feature network SavedModel (the domain classifier, or random_conv)
+  with custom properties ``feature_network``, ``heldout_accuracy`` and ``num_classes``.
+- ``RealFeatureStatistics``: the real images of each split in one feature network's space:
+  ``<split>_statistics.npz`` (count, mean, scatter in float64) and ``<split>_kid_rows.npy``
+  (features for KID, at most ``KID_MAX_ROWS``), plus ``reference.json`` (network, preprocessing,
+  counts); custom properties ``feature_network``, ``num_train_images``, ``num_eval_images``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+from tfx import types
+
+from artgan.errors import ArtganError
+from artgan.models import metrics
+from artgan.models.evaluation import RealReference
+from artgan.models.feature_network import INCEPTION_2015, FeatureNetwork, open_feature_network
+from artgan.pipeline.config import EvalConfig
+
+REFERENCE_FILE = "reference.json"
+
+
+class FeatureNetworkModel(types.Artifact):
+    """A feature network exported as a SavedModel."""
+
+    TYPE_NAME = "artgan.FeatureNetworkModel"  # KFP v2 wants "<namespace>.<Name>"
+
+
+class RealFeatureStatistics(types.Artifact):
+    """Real-image feature statistics per split, for one feature network and preprocessing."""
+
+    TYPE_NAME = "artgan.RealFeatureStatistics"
+
+
+def statistics_path(uri: str, split: str) -> str:
+    return os.path.join(uri, f"{split}_statistics.npz")
+
+
+def kid_rows_path(uri: str, split: str) -> str:
+    return os.path.join(uri, f"{split}_kid_rows.npy")
+
+
+def write_split(
+    uri: str, split: str, statistics: metrics.FeatureStatistics, kid_rows: np.ndarray
+) -> None:
+    tf.io.gfile.makedirs(uri)
+    for path, write in (
+        (statistics_path(uri, split), statistics.save),
+        (kid_rows_path(uri, split), lambda f: np.save(f, kid_rows.astype(np.float32))),
+    ):
+        buffer = io.BytesIO()
+        write(buffer)
+        with tf.io.gfile.GFile(path, "wb") as f:
+            f.write(buffer.getvalue())
+
+
+def read_split(uri: str, split: str) -> tuple[metrics.FeatureStatistics, np.ndarray]:
+    with tf.io.gfile.GFile(statistics_path(uri, split), "rb") as f:
+        statistics = metrics.FeatureStatistics.load(io.BytesIO(f.read()))
+    with tf.io.gfile.GFile(kid_rows_path(uri, split), "rb") as f:
+        kid_rows = np.load(io.BytesIO(f.read()))
+    if statistics.count < 2:
+        raise ArtganError(
+            f"the {split} split has {statistics.count} image(s) in {uri}; scoring needs at "
+            "least 2 per split: add images or raise data.eval_percent"
+        )
+    return statistics, kid_rows
+
+
+def read_reference(statistics: types.Artifact, config: EvalConfig) -> RealReference:
+    """The eval split as the reference, with the train-vs-eval floors (FD and KID)."""
+    train, train_rows = read_split(statistics.uri, "train")
+    evaluation, eval_rows = read_split(statistics.uri, "eval")
+    kid_floor, _ = metrics.kernel_inception_distance(
+        train_rows,
+        eval_rows,
+        num_subsets=config.kid_subsets,
+        subset_size=config.kid_subset_size,
+        seed=config.seed,
+    )
+    fid_floor = metrics.frechet_distance(train, evaluation)
+    return RealReference(evaluation, eval_rows, fid_floor, kid_floor)
+
+
+def read_description(statistics: types.Artifact) -> dict:
+    with tf.io.gfile.GFile(os.path.join(statistics.uri, REFERENCE_FILE)) as f:
+        return json.load(f)
+
+
+def open_network(
+    network_artifact: types.Artifact | None, inception_graph_path: str
+) -> FeatureNetwork:
+    """The classifier in ``network_artifact``, or else the Inception graph at the path."""
+    if network_artifact is None:
+        return open_feature_network(INCEPTION_2015, inception_graph_path=inception_graph_path)
+    accuracy = (
+        network_artifact.get_float_custom_property("heldout_accuracy")
+        if network_artifact.has_custom_property("heldout_accuracy")
+        else math.nan
+    )
+    return open_feature_network(
+        network_artifact.get_string_custom_property("feature_network"),
+        classifier_dir=network_artifact.uri,
+        heldout_accuracy=accuracy,
+    )

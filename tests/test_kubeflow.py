@@ -1,0 +1,275 @@
+"""``artgan kubeflow``: the compiled KFP v2 PipelineSpec, submitting it, image and manifests.
+
+The compiled pipeline is compared with a stored golden file (kubeflow/golden/pipeline.yaml),
+modulo the TFX/schema versions. Whoever changes the pipeline (a component, a parameter, a config
+default) regenerates it and reviews the diff:
+
+    ARTGAN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_kubeflow.py
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+import socket
+import time
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from tfx import v1 as tfx
+from tfx import version as tfx_version
+
+from artgan import cli, cli_kubeflow
+from artgan.errors import ArtganError
+from artgan.kubeflow import compiler
+from artgan.kubeflow.submit import submit_package
+from artgan.pipeline.config import KubeflowConfig, PipelineConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KUBEFLOW_DIR = os.path.join(REPO, "kubeflow")
+GOLDEN = os.path.join(KUBEFLOW_DIR, "golden", "pipeline.yaml")
+UPDATE_GOLDEN = os.environ.get("ARTGAN_UPDATE_GOLDEN") == "1"
+VERSION_FIELDS = ("sdkVersion", "schemaVersion")
+IMAGE = "registry.example.com/team/artgan:test"
+COMPILE_FLAGS = [
+    "--pipeline-name", "artgan-test",
+    "--pipeline-root", "gs://artgan-test/pipeline_root",
+    "--data", "s3://artgan-test/images",
+    "--serving-root", "s3://artgan-test/serving",
+    "--image", IMAGE,
+    "--beam-arg=--runner=DataflowRunner",
+    "--beam-arg=--region=europe-west4",
+    "--trainer-gpus", "2",
+]  # fmt: skip
+EXPECTED = PipelineConfig(
+    pipeline_name="artgan-test",
+    kubeflow=KubeflowConfig(
+        pipeline_root="gs://artgan-test/pipeline_root",
+        data_uri="s3://artgan-test/images",
+        serving_root="s3://artgan-test/serving",
+        image=IMAGE,
+        beam_args=("--runner=DataflowRunner", "--region=europe-west4"),
+        trainer_gpus=2,
+    ),
+)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """main() configures logging globally; keep that from leaking into other tests."""
+    root = logging.getLogger()
+    filters = {handler: list(handler.filters) for handler in root.handlers}
+    yield
+    for handler, saved in filters.items():
+        handler.filters[:] = saved
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> str:
+    """The package `artgan kubeflow compile` writes for COMPILE_FLAGS."""
+    path = str(tmp_path_factory.mktemp("kubeflow") / "pipeline.yaml")
+    assert cli.main(["kubeflow", "compile", "--output", path, *COMPILE_FLAGS]) == 0
+    return path
+
+
+def _spec_dict(path: str) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def _executors(spec: dict) -> dict[str, dict]:
+    """Task name -> its container executor (resolver tasks have none)."""
+    executors = spec["deploymentSpec"]["executors"]
+    found = {}
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
+        if "container" in executors[label]:
+            found[name] = executors[label]["container"]
+    return found
+
+
+def _constant(spec: dict, task: str, parameter: str):
+    value = spec["root"]["dag"]["tasks"][task]["inputs"]["parameters"][parameter]
+    return next(iter(value["runtimeValue"]["constantValue"].values()))
+
+
+def test_compile_flags_become_the_kubeflow_config():
+    args = cli.build_parser().parse_args(["kubeflow", "compile", *COMPILE_FLAGS])
+    assert cli_kubeflow.config_from_args(args) == EXPECTED
+
+
+def test_package_parses_as_a_pipeline_spec_with_every_component(compiled):
+    spec = compiler.load_pipeline_spec(compiled)  # strict: unknown fields would raise
+
+    task_names = set(spec.root.dag.tasks)
+    assert spec.pipeline_info.name == "artgan-test"
+    for node in compiler.build_kubeflow_pipeline(EXPECTED).components:
+        if isinstance(node, tfx.dsl.Resolver):  # compiled into one task per resolved channel
+            assert any(name.startswith(f"{node.id}-") for name in task_names), node.id
+        else:
+            assert node.id in task_names, node.id
+    assert {"ImageExampleGen", "Transform", "Trainer", "GanEvaluator", "Pusher"} <= task_names
+
+
+def test_every_component_runs_the_configured_image_with_the_beam_args(compiled):
+    spec = _spec_dict(compiled)
+    executors = _executors(spec)
+    resolvers = [name for name in spec["root"]["dag"]["tasks"] if name not in executors]
+
+    assert all("resolver" in name for name in resolvers)
+    for name, container in executors.items():
+        assert container["image"] == IMAGE, name
+        assert container["args"][-2:] == ["--runner=DataflowRunner", "--region=europe-west4"]
+
+
+def test_only_the_trainer_requests_the_gpus(compiled):
+    executors = _executors(_spec_dict(compiled))
+
+    accelerator = executors["Trainer"]["resources"]["accelerator"]
+    assert accelerator["resourceType"] == "nvidia.com/gpu"
+    assert accelerator["resourceCount"] == "2"
+    assert accelerator["count"] == "2"  # int64 fields are strings in proto JSON
+    assert [name for name, c in executors.items() if "resources" in c] == ["Trainer"]
+
+
+def test_remote_uris_pass_through_untouched(compiled):
+    spec = _spec_dict(compiled)
+
+    assert spec["defaultPipelineRoot"] == "gs://artgan-test/pipeline_root"
+    assert _constant(spec, "ImageExampleGen", "input_base") == "s3://artgan-test/images"
+    destination = yaml.safe_load(_constant(spec, "Pusher", "push_destination"))
+    assert destination["filesystem"]["base_directory"] == "s3://artgan-test/serving/artgan"
+
+
+def _normalised(spec: dict) -> dict:
+    return {key: value for key, value in spec.items() if key not in VERSION_FIELDS}
+
+
+def test_package_matches_the_golden_file(compiled):
+    """On purpose changes: ARTGAN_UPDATE_GOLDEN=1 pytest tests/test_kubeflow.py (see above)."""
+    actual = _normalised(_spec_dict(compiled))
+    if UPDATE_GOLDEN:
+        os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
+        with open(GOLDEN, "w") as f:
+            f.write(
+                "# `artgan kubeflow compile` of tests/test_kubeflow.py's COMPILE_FLAGS, without "
+                "versions.\n# Regenerate: ARTGAN_UPDATE_GOLDEN=1 pytest tests/test_kubeflow.py\n"
+            )
+            yaml.safe_dump(actual, f, sort_keys=True)
+    with open(GOLDEN) as f:
+        golden = yaml.safe_load(f)
+    if actual != golden:
+        diff = difflib.unified_diff(
+            yaml.safe_dump(golden, sort_keys=True).splitlines(),
+            yaml.safe_dump(actual, sort_keys=True).splitlines(),
+            "golden",
+            "compiled",
+            lineterm="",
+        )
+        pytest.fail(
+            "the compiled pipeline differs from kubeflow/golden/pipeline.yaml; if intended, "
+            "regenerate it with ARTGAN_UPDATE_GOLDEN=1 pytest tests/test_kubeflow.py\n"
+            + "\n".join(list(diff)[:80])
+        )
+
+
+def test_golden_file_is_a_pipeline_spec():
+    with open(GOLDEN) as f:
+        json_format.ParseDict(yaml.safe_load(f), compiler.pipeline_spec_pb2.PipelineSpec())
+
+
+@pytest.mark.parametrize("name", ["artgan_gan", "Artgan", "-artgan", "", "a" * 129, "art gan"])
+def test_pipeline_names_kfp_rejects_are_a_clear_error(name):
+    with pytest.raises(ArtganError, match="not valid for Kubeflow Pipelines") as error:
+        compiler.validate_pipeline_name(name)
+    assert repr(name) in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["artgan", "a", "artgan-2", "0-digits-first", "a" * 128])
+def test_pipeline_names_kfp_accepts_pass(name):
+    compiler.validate_pipeline_name(name)
+
+
+def test_compile_with_a_bad_name_or_local_path_fails_before_writing(tmp_path, capsys):
+    output = tmp_path / "pipeline.yaml"
+    assert (
+        cli.main(["kubeflow", "compile", "--output", str(output), "--pipeline-name", "My_GAN"]) == 2
+    )
+    assert cli.main(["kubeflow", "compile", "--output", str(output), "--data", "/mnt/images"]) == 2
+
+    err = capsys.readouterr().err
+    assert "artgan kubeflow: error: pipeline name 'My_GAN'" in err and "'my-gan'" in err
+    assert "kubeflow.data_uri must be an object-storage URI" in err and "/mnt/images" in err
+    assert "Traceback" not in err
+    assert not output.exists()
+
+
+def test_json_output_is_refused_because_kfp_client_rejects_it(tmp_path):
+    with pytest.raises(ArtganError, match="must end in .yaml"):
+        compiler.compile_pipeline(EXPECTED, str(tmp_path / "pipeline.json"))
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_submit_to_an_unreachable_host_is_a_clear_error(capsys):
+    host = f"http://127.0.0.1:{_closed_port()}"
+    started = time.monotonic()
+
+    code = cli.main(["kubeflow", "submit", "--host", host, "--package", GOLDEN])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"artgan kubeflow: error: cannot reach Kubeflow Pipelines at '{host}'" in err
+    assert "Connection refused" in err and "Traceback" not in err
+    assert time.monotonic() - started < 10
+
+
+def test_submit_without_a_package_says_to_compile_first(tmp_path):
+    with pytest.raises(ArtganError, match="artgan kubeflow compile"):
+        submit_package("http://127.0.0.1:1", str(tmp_path / "missing.yaml"))
+
+
+def test_dockerfile_builds_from_the_pinned_tfx_image_with_the_lock_list():
+    with open(os.path.join(KUBEFLOW_DIR, "Dockerfile")) as f:
+        dockerfile = f.read()
+
+    assert f"ARG BASE_IMAGE=tensorflow/tfx:{tfx_version.__version__}\n" in dockerfile
+    assert "FROM ${BASE_IMAGE}" in dockerfile
+    assert re.search(r"pip install .*--no-deps -r requirements/lock.txt", dockerfile)
+    assert re.search(r"pip install .*--no-deps --no-build-isolation \.", dockerfile)
+    packaged = re.findall(r"^COPY (\w+) \1$", dockerfile, flags=re.MULTILINE)
+    assert sorted(packaged) == sorted(_installed_folders())
+
+
+def _installed_folders() -> list[str]:
+    """The top-level folders pyproject.toml installs (artgan -> artgan, pipeline, ...)."""
+    with open(os.path.join(REPO, "pyproject.toml")) as f:
+        section = f.read().split("[tool.setuptools.package-dir]", 1)[1].split("[", 1)[0]
+    return re.findall(r'= "(\w+)"', section)
+
+
+def test_serving_manifests_read_the_pushed_model_base_path():
+    defaults = PipelineConfig()
+    base_path = defaults.kubeflow.serving_model_dir(defaults.serving.model_name)
+    with open(os.path.join(KUBEFLOW_DIR, "k8s", "tf-serving.yaml")) as f:
+        deployment, service = yaml.safe_load_all(f)
+    with open(os.path.join(KUBEFLOW_DIR, "k8s", "kserve-inferenceservice.yaml")) as f:
+        inference_service = yaml.safe_load(f)
+
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert f"{env['MODEL_BASE_PATH']}/{env['MODEL_NAME']}" == base_path
+    assert {p["containerPort"] for p in container["ports"]} == {defaults.serving.port, 8501}
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert {p["port"] for p in service["spec"]["ports"]} == {defaults.serving.port, 8501}
+    model = inference_service["spec"]["predictor"]["model"]
+    assert model["storageUri"] == base_path
+    assert model["modelFormat"]["name"] == "tensorflow"
+    assert inference_service["metadata"]["name"] == defaults.serving.model_name
