@@ -11,10 +11,10 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
 from tfx.orchestration import metadata
+from tiny_pipeline import tiny_config, write_tiny_digits
 
-from artgan import datasets
 from artgan.cli import main
-from artgan.pipeline.config import DataConfig, EvalConfig, PipelineConfig, TrainConfig
+from artgan.pipeline.config import PipelineConfig
 from artgan.pipeline.local_runner import run_locally
 from artgan.serving.client import sample_served_model
 
@@ -35,39 +35,7 @@ COMPONENTS = (
 
 @pytest.fixture(scope="module")
 def tiny_digits(tmp_path_factory) -> str:
-    """60 real 8x8 digits (three classes of 20) as PNG files in class folders."""
-    folder = tmp_path_factory.mktemp("tiny_digits")
-    pixels, labels = datasets.digit_pixels()
-    for digit in (0, 1, 7):
-        os.makedirs(folder / str(digit))
-        for index in np.flatnonzero(labels == digit)[:20]:
-            Image.fromarray(pixels[index]).save(folder / str(digit) / f"d{index}.png")
-    return str(folder)
-
-
-def tiny_config(home: str, data_dir: str, **eval_overrides) -> PipelineConfig:
-    return PipelineConfig(
-        home=home,
-        data_dir=data_dir,
-        data=DataConfig(resolution=8, channels=1),
-        train=TrainConfig(
-            train_steps=6,
-            batch_size=8,
-            latent_dim=8,
-            generator_width=16,
-            discriminator_width=8,
-            sample_every_steps=3,
-            log_every_steps=3,
-        ),
-        # 60 images and 2 epochs make a weak classifier: its accuracy and KID are not gated here.
-        eval=EvalConfig(
-            num_samples=40,
-            classifier_epochs=2,
-            min_classifier_accuracy=0.0,
-            kid_threshold=None,
-            **eval_overrides,
-        ),
-    )
+    return write_tiny_digits(tmp_path_factory.mktemp("tiny_digits"))
 
 
 def _store(config: PipelineConfig) -> metadata_store.MetadataStore:
