@@ -162,7 +162,10 @@ def _bench(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="artgan", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="artgan",
+        description="Turn a folder of images into a served GAN: train, evaluate, push, serve.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log everything")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run(commands)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import logging
 import os
 import socket
 import time
@@ -21,21 +20,6 @@ from artgan.serving.server import start_server
 
 LATENT_DIM = 8
 MODEL = "artgan"
-NOISY_LOGGERS = ("apache_beam", "absl", "tensorflow", "tfx", "ml_metadata")
-
-
-@pytest.fixture(autouse=True)
-def restore_logging(monkeypatch):
-    """main() configures logging globally; keep that from leaking into other tests."""
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    levels = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
-    root = logging.getLogger()
-    filters = {handler: list(handler.filters) for handler in root.handlers}
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-    for handler, saved in filters.items():
-        handler.filters[:] = saved
 
 
 def free_port() -> int:

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import os
-
 import pytest
 
 from artgan import cli
 from artgan.errors import ArtganError
 from artgan.pipeline.config import DataConfig
-
-
-@pytest.fixture(autouse=True)
-def restore_logging(monkeypatch):
-    """main() configures logging globally; keep that from leaking into other tests."""
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    root = logging.getLogger()
-    filters = {handler: list(handler.filters) for handler in root.handlers}
-    yield
-    for handler, saved in filters.items():
-        handler.filters[:] = saved
 
 
 def test_run_flags_reach_the_data_config():

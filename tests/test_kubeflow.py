@@ -10,7 +10,6 @@ default) regenerates it and reviews the diff:
 from __future__ import annotations
 
 import difflib
-import logging
 import os
 import re
 import socket
@@ -55,16 +54,6 @@ EXPECTED = PipelineConfig(
         trainer_gpus=2,
     ),
 )
-
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """main() configures logging globally; keep that from leaking into other tests."""
-    root = logging.getLogger()
-    filters = {handler: list(handler.filters) for handler in root.handlers}
-    yield
-    for handler, saved in filters.items():
-        handler.filters[:] = saved
 
 
 @pytest.fixture(scope="module")

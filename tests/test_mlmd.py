@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import shutil
 import socket
@@ -25,16 +24,6 @@ from artgan import cli, cli_mlmd
 from artgan.pipeline.local_runner import run_locally
 
 Execution = metadata_store_pb2.Execution
-
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """main() configures logging globally; keep that from leaking into other tests."""
-    root = logging.getLogger()
-    filters = {handler: list(handler.filters) for handler in root.handlers}
-    yield
-    for handler, saved in filters.items():
-        handler.filters[:] = saved
 
 
 @pytest.fixture(scope="module")
