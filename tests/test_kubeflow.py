@@ -111,7 +111,12 @@ def test_every_component_runs_the_configured_image_with_the_beam_args(compiled):
     assert all("resolver" in name for name in resolvers)
     for name, container in executors.items():
         assert container["image"] == IMAGE, name
-        assert container["args"][-2:] == ["--runner=DataflowRunner", "--region=europe-west4"]
+        # Remote Beam workers use the component image too (and TFX builds no sdist of itself).
+        assert container["args"][-3:] == [
+            "--runner=DataflowRunner",
+            "--region=europe-west4",
+            f"--sdk_container_image={IMAGE}",
+        ]
 
 
 def test_only_the_trainer_requests_the_gpus(compiled):

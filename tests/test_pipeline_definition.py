@@ -5,7 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 from artgan.pipeline.config import PipelineConfig
-from artgan.pipeline.pipeline import PREPROCESSING_FN, RUN_FN, checkpoint_dir, create_pipeline
+from artgan.pipeline.pipeline import (
+    PREPROCESSING_FN,
+    RUN_FN,
+    beam_args_with_worker_image,
+    checkpoint_dir,
+    create_pipeline,
+)
 
 
 def test_transform_and_trainer_name_installed_functions_not_module_files(tmp_path):
@@ -31,3 +37,22 @@ def test_checkpoint_folder_is_stable_for_the_same_inputs_and_config():
     )
     assert checkpoint_dir("/root", other_config, "/data", "abc") != first
     assert checkpoint_dir("/root", config, "/data", "changed-files") != first
+
+
+def test_beam_components_name_the_worker_image_so_tfx_builds_no_sdist(tmp_path):
+    config = PipelineConfig()
+    pipeline = create_pipeline(
+        config, str(tmp_path), str(tmp_path / "root"), str(tmp_path / "serving")
+    )
+    args = pipeline.beam_pipeline_args
+    assert f"--sdk_container_image={config.kubeflow.image}" in args
+    assert all(arg in args for arg in config.beam_args)
+    # TFX leaves the arguments alone (no --extra_package of a freshly built sdist).
+    from tfx.utils import dependency_utils
+
+    assert dependency_utils.make_beam_dependency_flags(args) == args
+
+
+def test_a_dependency_option_the_user_gave_wins():
+    args = ("--runner=DataflowRunner", "--setup_file=./setup.py")
+    assert beam_args_with_worker_image(args, "artgan:1") == list(args)
