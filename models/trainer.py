@@ -1,11 +1,12 @@
 """The Trainer's ``run_fn``: trains the GAN on transformed examples and exports the generator.
 
-Writes into the ModelRun directory: ``train_config.json`` (the fully resolved config),
-``samples/step_NNNNNN.png`` fixed-seed grids during training, ``samples/final.png`` and
-TensorBoard logs in ``logs/``. Checkpoints go to ``custom_config["checkpoint_dir"]`` (stable
-across re-runs of the same inputs and config, so a crashed run resumes) and are removed once
-the generator is exported.
-Exports only the generator, with the serving signatures of ``export.py``.
+Writes into the ModelRun directory: ``train_config.json`` (the fully resolved config, and the
+model a warm start began from), ``samples/step_NNNNNN.png`` fixed-seed grids during training,
+``samples/final.png`` and TensorBoard logs in ``logs/``. Checkpoints go to
+``custom_config["checkpoint_dir"]`` (stable across re-runs of the same inputs and config, so a
+crashed run resumes) and are removed once the generator is exported.
+Exports only the generator, with the serving signatures of ``export.py``, and writes the
+training state beside it for later warm starts (``warm_start.py``).
 """
 
 from __future__ import annotations
@@ -20,25 +21,18 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from artgan.models import augment, export, grid, losses, networks
+from artgan.models import augment, export, grid, losses, networks, warm_start
 from artgan.models.dataset import count_classes, image_dataset
 from artgan.models.ema import GeneratorEma, ema_decay
 from artgan.models.gan import AdversarialRecipe, AdversarialTrainer
 from artgan.models.progress import TrainingProgress
+from artgan.models.strategy import hardware_strategy, uses_xla
+from artgan.models.warm_start import TRAIN_CONFIG_FILE
 from artgan.pipeline.config import DataConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
-TRAIN_CONFIG_FILE = "train_config.json"  # in the ModelRun folder and the model's assets.extra
 SAMPLE_SEEDS = tuple(range(16))  # the same seeds `artgan generate --seeds 0-15` asks for
-
-
-def hardware_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy (with mixed precision) when GPUs are visible, else the default."""
-    if tf.config.list_physical_devices("GPU"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def sample_images(generator: keras.Model, latent_dim: int, num_classes: int = 0) -> np.ndarray:
@@ -72,6 +66,27 @@ def _recipe(train: TrainConfig) -> AdversarialRecipe:
     )
 
 
+def adversarial_trainer(
+    train: TrainConfig,
+    strategy: tf.distribute.Strategy,
+    generator: keras.Model,
+    discriminator: keras.Model,
+    global_batch: int,
+) -> AdversarialTrainer:
+    """The update ``train`` configures (optimisers, loss, augmentation, R1, XLA) for G and D."""
+    return AdversarialTrainer(
+        strategy,
+        generator,
+        discriminator,
+        _optimizer(train.generator_learning_rate, train.adam_beta1),
+        _optimizer(train.discriminator_learning_rate, train.adam_beta1),
+        train.latent_dim,
+        global_batch,
+        _recipe(train),
+        jit_compile=uses_xla(train, strategy),
+    )
+
+
 def train_gan(
     dataset: tf.data.Dataset,
     data: DataConfig,
@@ -79,6 +94,8 @@ def train_gan(
     run_dir: str,
     checkpoint_dir: str = "",
     num_classes: int = 0,
+    warm_start_dir: str = "",
+    state_dir: str = "",
 ) -> keras.Model:
     """Trains to ``train.train_steps`` and returns the EMA generator.
 
@@ -86,25 +103,27 @@ def train_gan(
     (images, labels) batches.
     Writes sample grids to ``run_dir/samples`` and TensorBoard logs to ``run_dir/logs``.
     Checkpoints go to ``checkpoint_dir`` (default ``run_dir/checkpoints``) every
-    ``train.checkpoint_every_steps``; training resumes from the latest one found there.
+    ``train.checkpoint_every_steps``; training resumes from the latest one found there, else
+    starts from the training state in ``warm_start_dir`` when given. The final training state
+    is written to ``state_dir`` when given.
     """
     keras.utils.set_random_seed(train.seed)
-    strategy = hardware_strategy()
+    strategy = hardware_strategy(train)
     global_batch = train.batch_size * strategy.num_replicas_in_sync
     with strategy.scope():
         generator, discriminator = networks.build_networks(train, data, num_classes)
         ema = GeneratorEma(generator, ema_decay(global_batch, train.ema_kimg))
-        trainer = AdversarialTrainer(
-            strategy,
-            generator,
-            discriminator,
-            _optimizer(train.generator_learning_rate, train.adam_beta1),
-            _optimizer(train.discriminator_learning_rate, train.adam_beta1),
-            train.latent_dim,
-            global_batch,
-            _recipe(train),
-        )
+        trainer = adversarial_trainer(train, strategy, generator, discriminator, global_batch)
         step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        trainer.generator_optimizer.build(generator.trainable_variables)
+        trainer.discriminator_optimizer.build(discriminator.trainable_variables)
+    state = warm_start.training_state(
+        generator,
+        discriminator,
+        ema.model,
+        trainer.generator_optimizer,
+        trainer.discriminator_optimizer,
+    )
     checkpoints = tf.train.CheckpointManager(
         tf.train.Checkpoint(
             generator=generator,
@@ -120,6 +139,11 @@ def train_gan(
     if checkpoints.latest_checkpoint:
         checkpoints.checkpoint.restore(checkpoints.latest_checkpoint)
         log.info("resuming from %s at step %d", checkpoints.latest_checkpoint, int(step_counter))
+        if warm_start_dir:
+            log.info("(the run being resumed began from %s)", warm_start_dir)
+    elif warm_start_dir:
+        warm_start.restore_training_state(state, warm_start_dir)
+        log.info("initialised G, D, EMA and optimisers from %s", warm_start_dir)
     first_step = int(step_counter)
     batches = iter(strategy.experimental_distribute_dataset(dataset.rebatch(global_batch)))
     progress = TrainingProgress(train.train_steps, global_batch, first_step)
@@ -145,6 +169,8 @@ def train_gan(
         sample_images(ema.model, train.latent_dim, num_classes),
         os.path.join(run_dir, "samples", "final.png"),
     )
+    if state_dir:
+        warm_start.save_training_state(state, state_dir)
     return ema.model
 
 
@@ -159,11 +185,6 @@ def run_fn(fn_args) -> None:
     custom = fn_args.custom_config or {}
     data = DataConfig(**custom.get("data", {}))
     train = TrainConfig(**{**custom.get("train", {}), "train_steps": fn_args.train_steps})
-    run_dir = fn_args.model_run_dir
-    resolved = json.dumps(
-        {"data": dataclasses.asdict(data), "train": dataclasses.asdict(train)}, indent=2
-    )
-    _write_text(os.path.join(run_dir, TRAIN_CONFIG_FILE), resolved)
     feature_spec = tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec()
     num_classes = count_classes(fn_args.train_files, feature_spec) if train.conditional else 0
     if train.conditional and num_classes < 2:
@@ -172,11 +193,58 @@ def run_fn(fn_args) -> None:
     dataset = image_dataset(
         fn_args.train_files, feature_spec, train.batch_size, train.seed, num_classes > 0
     )
-    checkpoint_dir = custom.get("checkpoint_dir", "")
-    generator = train_gan(dataset, data, train, run_dir, checkpoint_dir, num_classes)
-    export.export_generator(generator, train.latent_dim, fn_args.serving_model_dir, num_classes)
-    _write_text(
-        os.path.join(fn_args.serving_model_dir, "assets.extra", TRAIN_CONFIG_FILE), resolved
+    train_and_export(
+        dataset,
+        data,
+        train,
+        num_classes,
+        run_dir=fn_args.model_run_dir,
+        serving_model_dir=fn_args.serving_model_dir,
+        checkpoint_dir=custom.get("checkpoint_dir", ""),
+        base_model=fn_args.base_model,
     )
+
+
+def train_and_export(
+    dataset: tf.data.Dataset,
+    data: DataConfig,
+    train: TrainConfig,
+    num_classes: int,
+    run_dir: str,
+    serving_model_dir: str,
+    checkpoint_dir: str = "",
+    base_model: str | None = None,
+) -> None:
+    """Trains, exports the generator to ``serving_model_dir`` and the training state beside it.
+
+    With ``train.warm_start``, training begins from ``base_model``'s training state
+    (``base_model``: the latest blessed model's ``Format-Serving`` folder, None if none).
+    """
+    warm_from = (
+        warm_start.warm_start_source(base_model, data, train, num_classes)
+        if train.warm_start
+        else ""
+    )
+    resolved = json.dumps(
+        {
+            "data": dataclasses.asdict(data),
+            "train": dataclasses.asdict(train),
+            "warm_start_from": os.path.dirname(warm_from) if warm_from else None,
+        },
+        indent=2,
+    )
+    _write_text(os.path.join(run_dir, TRAIN_CONFIG_FILE), resolved)
+    generator = train_gan(
+        dataset,
+        data,
+        train,
+        run_dir,
+        checkpoint_dir,
+        num_classes,
+        warm_start_dir=warm_from,
+        state_dir=warm_start.training_state_dir(serving_model_dir),
+    )
+    export.export_generator(generator, train.latent_dim, serving_model_dir, num_classes)
+    _write_text(os.path.join(serving_model_dir, "assets.extra", TRAIN_CONFIG_FILE), resolved)
     if checkpoint_dir and tf.io.gfile.exists(checkpoint_dir):
         tf.io.gfile.rmtree(checkpoint_dir)  # finished: a later run with this config starts fresh

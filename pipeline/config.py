@@ -19,6 +19,7 @@ T = TypeVar("T")
 
 
 FIT_MODES = ("crop", "pad")
+JIT_COMPILE_MODES = ("auto", "on", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +88,14 @@ class TrainConfig:
     sample_every_steps: int = 500  # write a fixed-seed sample grid this often (and at the end)
     log_every_steps: int = 100
     seed: int = 0
+    # XLA for the train step: auto (on with GPUs, off on CPU where it changes little), on, off.
+    jit_compile: str = "auto"
+    # A Cloud TPU name, grpc://host:port or "local" (TPU VM): train under TPUStrategy in
+    # bfloat16. Empty: MirroredStrategy over the visible GPUs, else the CPU.
+    tpu_address: str = ""
+    # Start from the latest blessed model's training state (G, D, EMA, optimisers) and train
+    # train_steps more; the first run (no blessed model yet) trains from scratch.
+    warm_start: bool = False
 
     def validate(self) -> None:
         for name in (
@@ -111,6 +120,11 @@ class TrainConfig:
                     f"train.{name} must be one of {', '.join(choices)}, got {value!r}"
                 )
         augment.parse_policy(self.augment)
+        if self.jit_compile not in JIT_COMPILE_MODES:
+            raise ArtganError(
+                f"train.jit_compile must be one of {', '.join(JIT_COMPILE_MODES)}, "
+                f"got {self.jit_compile!r}"
+            )
 
 
 FEATURE_NETWORKS = ("auto", "inception_2015", "domain_classifier")

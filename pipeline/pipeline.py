@@ -80,10 +80,17 @@ def create_pipeline(
         stop_on_anomalies=int(config.data.stop_on_anomalies),
     )
     transform.add_upstream_node(anomalies_gate)
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(BASELINE_RESOLVER_ID)
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
+        # warm_start: begin from the latest blessed model (the evaluator's baseline)
+        base_model=baseline_resolver.outputs["model"] if config.train.warm_start else None,
         train_args=tfx.proto.TrainArgs(num_steps=config.train.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=0),
         custom_config={
@@ -92,11 +99,6 @@ def create_pipeline(
             "checkpoint_dir": checkpoint_dir(pipeline_root, config, data_dir, input_fingerprint),
         },
     )
-    baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(BASELINE_RESOLVER_ID)
     evaluation = evaluation_components(config.eval, transform, trainer, baseline_resolver)
     evaluator = evaluation[-1]
     pusher = tfx.components.Pusher(

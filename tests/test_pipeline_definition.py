@@ -6,6 +6,7 @@ import dataclasses
 
 from artgan.pipeline.config import PipelineConfig
 from artgan.pipeline.pipeline import (
+    BASELINE_RESOLVER_ID,
     PREPROCESSING_FN,
     RUN_FN,
     beam_args_with_worker_image,
@@ -56,3 +57,20 @@ def test_beam_components_name_the_worker_image_so_tfx_builds_no_sdist(tmp_path):
 def test_a_dependency_option_the_user_gave_wins():
     args = ("--runner=DataflowRunner", "--setup_file=./setup.py")
     assert beam_args_with_worker_image(args, "artgan:1") == list(args)
+
+
+def test_warm_start_feeds_the_latest_blessed_model_to_the_trainer(tmp_path):
+    def trainer_inputs(warm_start: bool):
+        config = PipelineConfig()
+        config = dataclasses.replace(
+            config, train=dataclasses.replace(config.train, warm_start=warm_start)
+        )
+        pipeline = create_pipeline(
+            config, str(tmp_path), str(tmp_path / "root"), str(tmp_path / "serving")
+        )
+        return {component.id: component for component in pipeline.components}["Trainer"].inputs
+
+    base_model = trainer_inputs(True)["base_model"]
+    assert base_model.producer_component_id == BASELINE_RESOLVER_ID  # the evaluator's baseline
+    assert base_model.output_key == "model"
+    assert "base_model" not in trainer_inputs(False)

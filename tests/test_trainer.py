@@ -13,8 +13,10 @@ import tensorflow as tf
 from PIL import Image
 
 from artgan.errors import ArtganError
+from artgan.models import networks
 from artgan.models.export import export_generator
-from artgan.models.trainer import hardware_strategy, train_gan
+from artgan.models.gan import AdversarialTrainer
+from artgan.models.trainer import train_gan
 from artgan.pipeline.config import DataConfig, TrainConfig
 
 DATA = DataConfig(resolution=8, channels=1)
@@ -84,10 +86,27 @@ def test_nan_images_stop_training_with_the_step(tmp_path):
     assert not os.path.exists(os.path.join(tmp_path, "samples", "final.png"))
 
 
-def test_hardware_strategy_on_cpu():
-    strategy = hardware_strategy()
-    assert isinstance(strategy, tf.distribute.Strategy)
-    assert strategy.num_replicas_in_sync >= 1
+def test_an_xla_compiled_step_runs_on_cpu_with_finite_losses_like_the_plain_one():
+    batch = tf.random.stateless_uniform([8, 8, 8, 1], seed=[0, 1], minval=-1.0, maxval=1.0)
+    losses = {}
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(0)
+        generator, discriminator = networks.build_networks(TRAIN, DATA)
+        trainer = AdversarialTrainer(
+            tf.distribute.get_strategy(),
+            generator,
+            discriminator,
+            keras.optimizers.Adam(1e-3),
+            keras.optimizers.Adam(1e-3),
+            TRAIN.latent_dim,
+            TRAIN.batch_size,
+            jit_compile=jit_compile,
+        )
+        losses[jit_compile] = [float(loss) for loss in trainer.step(batch)]
+        assert trainer.generator_optimizer.iterations.numpy() == 1  # the step applied updates
+    assert np.isfinite(losses[False]).all() and np.isfinite(losses[True]).all()
+    # Same networks and batch; only the random latents differ (XLA draws its own numbers).
+    np.testing.assert_allclose(losses[True], losses[False], atol=0.5)
 
 
 def test_zero_log_interval_is_rejected_by_validation():

@@ -1,0 +1,129 @@
+"""Warm start (artgan.models.warm_start via trainer.train_and_export) on tiny random data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from artgan import cli
+from artgan.errors import ArtganError
+from artgan.models.trainer import train_and_export, train_gan
+from artgan.models.warm_start import TRAINING_STATE_DIR, warm_start_source
+from artgan.pipeline.config import DataConfig, TrainConfig
+
+DATA = DataConfig(resolution=8, channels=1)
+TRAIN = TrainConfig(
+    train_steps=4,
+    batch_size=8,
+    latent_dim=8,
+    generator_width=16,
+    discriminator_width=8,
+    sample_every_steps=2,
+    log_every_steps=2,
+)
+WARM = dataclasses.replace(TRAIN, train_steps=2, warm_start=True)
+
+
+def dataset() -> tf.data.Dataset:
+    images = np.random.default_rng(0).uniform(-1.0, 1.0, size=(16, 8, 8, 1)).astype(np.float32)
+    return tf.data.Dataset.from_tensor_slices(images).repeat().batch(TRAIN.batch_size)
+
+
+def train_model(root, name: str, train: TrainConfig, **kwargs) -> str:
+    """Trains into a Model-artifact-like folder ``root/name``; returns its Format-Serving."""
+    serving = str(root / name / "Format-Serving")
+    train_and_export(dataset(), DATA, train, 0, str(root / f"{name}_run"), serving, **kwargs)
+    return serving
+
+
+def updates_in(serving_model_dir: str) -> int:
+    """Generator updates the model's saved optimiser state has seen, over all warm starts."""
+    state = os.path.join(os.path.dirname(serving_model_dir), TRAINING_STATE_DIR, "state")
+    key = "generator_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+    return int(tf.train.load_checkpoint(state).get_tensor(key))
+
+
+@pytest.fixture(scope="module")
+def previous(tmp_path_factory) -> str:
+    """A finished 4-step model: the 'latest blessed model' a warm start begins from."""
+    return train_model(tmp_path_factory.mktemp("models"), "previous", TRAIN)
+
+
+def test_the_training_state_is_kept_beside_format_serving_not_in_it(previous):
+    model_uri = os.path.dirname(previous)
+    assert sorted(os.listdir(model_uri)) == ["Format-Serving", TRAINING_STATE_DIR]
+    assert "state.index" in os.listdir(os.path.join(model_uri, TRAINING_STATE_DIR))
+    assert TRAINING_STATE_DIR not in os.listdir(previous)  # the Pusher copies Format-Serving
+    assert updates_in(previous) == 4
+
+
+def test_warm_start_trains_more_steps_from_the_previous_state_and_records_it(
+    previous, tmp_path, caplog
+):
+    with caplog.at_level("INFO"):
+        model = train_model(tmp_path, "next", WARM, base_model=previous)
+    assert updates_in(model) == 4 + 2
+    assert f"warm start from {os.path.dirname(previous)}" in caplog.text
+    for config_file in (
+        tmp_path / "next_run" / "train_config.json",
+        os.path.join(model, "assets.extra", "train_config.json"),
+    ):
+        with open(config_file) as f:
+            assert json.load(f)["warm_start_from"] == os.path.dirname(previous)
+
+
+def test_without_warm_start_the_previous_model_is_ignored(previous, tmp_path):
+    model = train_model(tmp_path, "scratch", WARM, base_model=None)
+    assert updates_in(model) == 2
+    model = train_model(
+        tmp_path, "off", dataclasses.replace(WARM, warm_start=False), base_model=previous
+    )
+    assert updates_in(model) == 2
+
+
+def test_a_crash_checkpoint_takes_precedence_over_warm_start(previous, tmp_path, caplog):
+    checkpoints = str(tmp_path / "checkpoints")
+    crashed = dataclasses.replace(WARM, checkpoint_every_steps=2)
+    train_gan(dataset(), DATA, crashed, str(tmp_path / "crashed_run"), checkpoints)
+    resumed = dataclasses.replace(crashed, train_steps=4)
+    with caplog.at_level("INFO"):
+        model = train_model(
+            tmp_path, "resumed", resumed, checkpoint_dir=checkpoints, base_model=previous
+        )
+    assert "at step 2" in caplog.text
+    assert updates_in(model) == 4  # 2 before the crash + 2 after; not the previous model's 4
+
+
+def test_different_network_shapes_are_refused_naming_the_fields(previous, tmp_path):
+    bigger = dataclasses.replace(WARM, latent_dim=16, architecture="resnet")
+    with pytest.raises(ArtganError) as raised:
+        train_model(tmp_path, "bigger", bigger, base_model=previous)
+    message = str(raised.value)
+    assert "train.latent_dim (8 -> 16)" in message
+    assert "train.architecture ('conv' -> 'resnet')" in message
+    assert "warm_start off" in message
+    assert not (tmp_path / "bigger").exists()  # refused before training
+
+    with pytest.raises(ArtganError, match=r"data.resolution \(8 -> 16\), num_classes \(0 -> 3\)"):
+        warm_start_source(previous, dataclasses.replace(DATA, resolution=16), WARM, 3)
+
+
+def test_no_blessed_model_or_no_training_state_trains_from_scratch(tmp_path, caplog):
+    old_model = tmp_path / "old" / "Format-Serving"  # a model from before warm starts
+    old_model.mkdir(parents=True)
+    with caplog.at_level("INFO"):
+        assert warm_start_source(None, DATA, WARM, 0) == ""
+        assert warm_start_source(str(old_model), DATA, WARM, 0) == ""
+    assert "no blessed model yet, training from scratch" in caplog.text
+    assert "has no training state" in caplog.text
+
+
+def test_artgan_run_warm_start_flag():
+    parse = cli.build_parser().parse_args
+    assert cli._config_from_args(parse(["run", "--warm-start"])).train.warm_start is True
+    assert cli._config_from_args(parse(["run"])).train.warm_start is False
