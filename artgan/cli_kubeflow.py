@@ -52,6 +52,14 @@ def _add_compile(actions) -> None:
     compile_.add_argument("--gpu-resource", default=KUBEFLOW.gpu_resource, help="%(default)s")
     compile_.add_argument("--train-steps", type=int, default=DEFAULTS.train.train_steps)
     compile_.add_argument("--batch-size", type=int, default=DEFAULTS.train.batch_size)
+    compile_.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="the Trainer starts from the latest blessed model's training state",
+    )
+    compile_.add_argument(
+        "--tpu-address", default="", help="the Trainer trains on this TPU (default: none)"
+    )
     compile_.add_argument("--resolution", type=int, default=DEFAULTS.data.resolution)
     compile_.add_argument("--channels", type=int, choices=(1, 3), default=DEFAULTS.data.channels)
 
@@ -86,7 +94,11 @@ def config_from_args(args) -> PipelineConfig:
         pipeline_name=args.pipeline_name,
         data=dataclasses.replace(DEFAULTS.data, resolution=args.resolution, channels=args.channels),
         train=dataclasses.replace(
-            DEFAULTS.train, train_steps=args.train_steps, batch_size=args.batch_size
+            DEFAULTS.train,
+            train_steps=args.train_steps,
+            batch_size=args.batch_size,
+            warm_start=args.warm_start,
+            tpu_address=args.tpu_address,
         ),
         serving=dataclasses.replace(DEFAULTS.serving, model_name=args.model_name),
         kubeflow=kubeflow,

@@ -90,6 +90,15 @@ def test_compile_flags_become_the_kubeflow_config():
     assert cli_kubeflow.config_from_args(args) == EXPECTED
 
 
+def test_warm_start_compiles_with_the_blessed_model_feeding_the_trainer(tmp_path):
+    path = str(tmp_path / "pipeline.yaml")
+    assert cli.main(["kubeflow", "compile", "--output", path, *COMPILE_FLAGS, "--warm-start"]) == 0
+
+    trainer_inputs = _spec_dict(path)["root"]["dag"]["tasks"]["Trainer"]["inputs"]["artifacts"]
+    source = trainer_inputs["base_model"]["taskOutputArtifact"]
+    assert source["producerTask"].startswith("latest_blessed_model_resolver")
+
+
 def test_package_parses_as_a_pipeline_spec_with_every_component(compiled):
     spec = compiler.load_pipeline_spec(compiled)  # strict: unknown fields would raise
 
