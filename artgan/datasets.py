@@ -74,11 +74,7 @@ def ensure_digits(out_dir: str) -> str:
 def export_fashion_mnist(out_dir: str, source_dir: str = FASHION_MNIST_DIR) -> int:
     """Writes every Fashion-MNIST image (train and test, 70,000) as a 28x28 grayscale PNG at
     out_dir/<class>/<split>_<index>.png, reading the IDX files one image at a time."""
-    if not os.path.isdir(source_dir):
-        raise ArtganError(
-            f"Fashion-MNIST is not installed: {source_dir} does not exist. Install Debian's "
-            f"{FASHION_MNIST_PACKAGE} package (apt-get install {FASHION_MNIST_PACKAGE})"
-        )
+    _require_fashion_mnist(source_dir)
     for name in FASHION_MNIST_CLASSES:
         os.makedirs(os.path.join(out_dir, name), exist_ok=True)
     count = 0
@@ -90,6 +86,26 @@ def export_fashion_mnist(out_dir: str, source_dir: str = FASHION_MNIST_DIR) -> i
             _save_png(image, os.path.join(out_dir, name, f"{split}_{index:05d}.png"))
             count += 1
     return count
+
+
+def fashion_mnist_pixels(source_dir: str = FASHION_MNIST_DIR) -> tuple[np.ndarray, np.ndarray]:
+    """All 70,000 Fashion-MNIST images as uint8 (N, 28, 28) (train, then test) and labels (N,)."""
+    _require_fashion_mnist(source_dir)
+    images, labels = [], []
+    for stem in FASHION_MNIST_SPLITS.values():
+        split_labels = read_idx_labels(os.path.join(source_dir, f"{stem}-labels-idx1-ubyte.gz"))
+        images_path = os.path.join(source_dir, f"{stem}-images-idx3-ubyte.gz")
+        images.append(np.stack(list(_idx_images(images_path, len(split_labels)))))
+        labels.append(split_labels.astype(np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def _require_fashion_mnist(source_dir: str) -> None:
+    if not os.path.isdir(source_dir):
+        raise ArtganError(
+            f"Fashion-MNIST is not installed: {source_dir} does not exist. Install Debian's "
+            f"{FASHION_MNIST_PACKAGE} package (apt-get install {FASHION_MNIST_PACKAGE})"
+        )
 
 
 def _open_idx(path: str, magic: int) -> tuple[gzip.GzipFile, int]:

@@ -11,12 +11,13 @@ from artgan.cli import main
 
 def test_bench_train_writes_throughput_of_both_loops(tmp_path):
     out = tmp_path / "train.json"
-    argv = ["bench", "train", "--batch-size", "4", "--steps", "1", "--rounds", "1"]
-    assert main([*argv, "--warmup-steps", "1", "--out", str(out)]) == 0
+    argv = ["bench", "train", "--only", "throughput", "--batch-size", "4", "--steps", "1"]
+    assert main([*argv, "--rounds", "1", "--warmup-steps", "1", "--out", str(out)]) == 0
 
     record = json.loads(out.read_text())
     assert record["benchmark"] == "train"
-    result = record["result"]
+    assert set(record["result"]) == {"throughput"}
+    result = record["result"]["throughput"]
     assert set(result["images_per_second"]) == {"tutorial", "artgan"}
     assert all(value > 0 for value in result["images_per_second"].values())
     assert result["artgan_vs_tutorial"] > 0
@@ -27,3 +28,34 @@ def test_bench_lists_benchmarks_without_importing_them(capsys):
         main(["bench", "--help"])
     assert exit_.value.code == 0
     assert "train" in capsys.readouterr().out
+
+
+def test_bench_train_time_to_quality_scores_both_recipes_over_equal_budgets(tmp_path):
+    out = tmp_path / "train.json"
+    argv = ["bench", "train", "--only", "quality", "--datasets", "digits", "--samples", "400"]
+    assert main([*argv, "--budget-seconds", "2", "--slice-seconds", "1", "--out", str(out)]) == 0
+
+    result = json.loads(out.read_text())["result"]["time_to_quality"]["digits"]
+    assert result["real_images"] == 1797
+    assert result["classifier_heldout_accuracy"] > 0.8
+    recipes = result["recipes"]
+    assert set(recipes) == {"default", "dcgan"}
+    assert (recipes["default"]["resolution"], recipes["dcgan"]["resolution"]) == (16, 28)
+    assert recipes["default"]["conditional"] and not recipes["dcgan"]["conditional"]
+    for recipe in recipes.values():
+        seconds = [point["train_seconds"] for point in recipe["curve"]]
+        assert len(seconds) == 3 and seconds == sorted(seconds)
+        assert seconds[-1] >= 2.0  # each recipe got the whole budget of its own time
+        assert recipe["steps"] > 0
+        # Two seconds of training is far from the real images' own train-vs-heldout distance.
+        assert recipe["final_fd"] > 2 * result["fd_floor_train_vs_heldout"]
+        assert open(recipe["grid"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    expected_ratio = recipes["default"]["final_fd"] / recipes["dcgan"]["final_fd"]
+    assert result["default_vs_reference_fd"] == pytest.approx(expected_ratio)
+    assert result["aim_met"] == (expected_ratio <= 0.5)
+
+
+def test_bench_train_names_an_unknown_dataset(tmp_path, capsys):
+    argv = ["bench", "train", "--only", "quality", "--datasets", "cifar"]
+    assert main([*argv, "--out", str(tmp_path / "t.json")]) != 0
+    assert "cifar" in capsys.readouterr().err

@@ -1,20 +1,28 @@
-"""Training throughput: artgan's step vs the TensorFlow DCGAN tutorial's loop, same networks.
+"""Training: throughput against the TensorFlow DCGAN tutorial's loop, and time to quality.
 
-Both loops train the tutorial's 28x28 networks (``architecture='dcgan'``) at the same batch size
-on the same in-memory images; images/s is measured after a warm-up, alternating the two loops
-in rounds so that a busy machine slows both alike. Our step includes the generator EMA update.
+Throughput: both loops train the tutorial's 28x28 networks (``architecture='dcgan'``) at the
+same batch size on the same in-memory images; images/s is measured after a warm-up, alternating
+the two loops in rounds so that a busy machine slows both alike. Our step includes the
+generator EMA update.
+
+Time to quality (``time_to_quality.py``): the default recipe and the DCGAN reference trained for
+the same wall-clock budget on each data set, scored by the evaluator's feature network; sample
+grids of each are written beside the JSON result.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from artgan.bench import time_to_quality
+from artgan.errors import ArtganError
 from artgan.models import networks
 from artgan.models.ema import GeneratorEma, ema_decay
 from artgan.models.gan import AdversarialRecipe, AdversarialTrainer
@@ -23,11 +31,42 @@ from artgan.pipeline.config import DataConfig, TrainConfig
 TUTORIAL_LATENT_DIM = 100
 
 
+PARTS = ("throughput", "quality")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per round and loop")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--warmup-steps", type=int, default=5)
+    parser.add_argument("--only", choices=PARTS, default="", help="run one part (default: both)")
+    throughput = parser.add_argument_group("throughput")
+    throughput.add_argument("--batch-size", type=int, default=256)
+    throughput.add_argument("--steps", type=int, default=30, help="timed steps per round and loop")
+    throughput.add_argument("--rounds", type=int, default=3)
+    throughput.add_argument("--warmup-steps", type=int, default=5)
+    quality = parser.add_argument_group("time to quality")
+    quality.add_argument(
+        "--budget-seconds",
+        type=float,
+        default=300.0,
+        help="training time per recipe and data set (%(default)s)",
+    )
+    quality.add_argument(
+        "--slice-seconds",
+        type=float,
+        default=10.0,
+        help="the recipes take turns training this long (%(default)s)",
+    )
+    quality.add_argument(
+        "--datasets",
+        default=",".join(time_to_quality.DATASETS),
+        help="comma-separated, from: %(default)s",
+    )
+    quality.add_argument(
+        "--also-architectures",
+        default="",
+        help="comma-separated: also train the default recipe with these (e.g. resnet)",
+    )
+    quality.add_argument(
+        "--samples", type=int, default=10_000, help="generated images scored per point"
+    )
 
 
 def tutorial_step_fn(generator, discriminator, batch_size: int):
@@ -89,6 +128,52 @@ def _images_per_second(step, images: tf.Tensor, steps: int) -> float:
 
 
 def run(args: argparse.Namespace) -> dict:
+    datasets, architectures = _quality_options(args)  # checked before any work starts
+    result = {}
+    if args.only in ("", "throughput"):
+        result["throughput"] = throughput(args)
+    if args.only in ("", "quality"):
+        result["time_to_quality"] = quality(args, datasets, architectures)
+    return result
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _quality_options(args: argparse.Namespace) -> tuple[list[str], tuple[str, ...]]:
+    """The data sets and extra architectures asked for; ArtganError for unknown ones."""
+    datasets, architectures = _names(args.datasets), tuple(_names(args.also_architectures))
+    for flag, names, choices in (
+        ("--datasets", datasets, time_to_quality.DATASETS),
+        ("--also-architectures", architectures, networks.ARCHITECTURES),
+    ):
+        if set(names) - set(choices):
+            raise ArtganError(f"{flag} {','.join(names)!r}: choose from {', '.join(choices)}")
+    if not datasets:
+        raise ArtganError("--datasets is empty")
+    if args.budget_seconds <= 0 or args.slice_seconds <= 0 or args.samples < 2:
+        raise ArtganError("--budget-seconds and --slice-seconds must be > 0, --samples >= 2")
+    return datasets, architectures
+
+
+def quality(args: argparse.Namespace, datasets: list[str], architectures: tuple[str, ...]) -> dict:
+    """Per data set: FD of the default recipe and the reference over the same budget."""
+    grids_dir = os.path.splitext(args.out)[0] + "_grids"
+    return {
+        name: time_to_quality.compare_on(
+            name,
+            args.budget_seconds,
+            args.slice_seconds,
+            args.samples,
+            grids_dir,
+            also_architectures=architectures,
+        )
+        for name in datasets
+    }
+
+
+def throughput(args: argparse.Namespace) -> dict:
     data = DataConfig(resolution=28, channels=1)
     train = dataclasses.replace(
         TrainConfig(),

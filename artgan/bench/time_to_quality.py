@@ -1,0 +1,302 @@
+"""Time to quality: the default recipe against the DCGAN reference, for the same wall-clock.
+
+The recipes train on the same real images in one process, alternating in short slices so a
+busy machine slows both alike; each is charged only its own training time (not sampling and
+scoring, nor one warm-up step that traces the step functions). At set fractions of the budget
+each is scored like the evaluator scores a pipeline model: its exported ``serving_default``
+draw (labels from the seeds for a class-conditional model) goes through a domain classifier
+trained on the real images, and the Fréchet distance to a held-out real split is reported,
+with the real-vs-real floor.
+
+The two recipes train at different resolutions (the reference is the tutorial's 28x28 network),
+so every image is scored at ``SCORE_RESOLUTION`` (resized with Transform's antialiased filter).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from artgan import datasets
+from artgan.errors import ArtganError
+from artgan.models import export, grid, metrics, networks, trainer
+from artgan.models.domain_classifier import export_classifier, train_domain_classifier
+from artgan.models.ema import GeneratorEma, ema_decay
+from artgan.models.evaluation import KID_MAX_ROWS, RealReference, score_images
+from artgan.models.feature_network import DOMAIN_CLASSIFIER, FeatureNetwork, open_feature_network
+from artgan.models.strategy import hardware_strategy
+from artgan.pipeline.config import DataConfig, EvalConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+
+SCORE_RESOLUTION = 28  # the reference network's own size
+DATASETS = ("digits", "fashion-mnist")
+CHECKPOINT_FRACTIONS = (0.25, 0.5, 1.0)  # of the budget, where each recipe is scored
+CLASSIFIER_MAX_IMAGES = 10_000  # the classifier trains on at most this many real images
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    name: str
+    train: TrainConfig
+    resolution: int
+
+
+def default_recipe(source_size: int) -> Recipe:
+    """What ``artgan run`` trains, at the data's resolution: the default or the source size
+    rounded up to a power of two, whichever is larger."""
+    resolution = max(DataConfig().resolution, 2 ** math.ceil(math.log2(source_size)))
+    return Recipe("default", TrainConfig(), resolution)
+
+
+def default_with_architecture(source_size: int, architecture: str) -> Recipe:
+    """The default recipe with another architecture (e.g. ``resnet``), for comparison."""
+    default = default_recipe(source_size)
+    train = dataclasses.replace(default.train, architecture=architecture)
+    return Recipe(f"default_{architecture}", train, default.resolution)
+
+
+def dcgan_reference() -> Recipe:
+    """The TensorFlow tutorial's networks and update with the usual DCGAN optimiser settings."""
+    train = dataclasses.replace(
+        TrainConfig(),
+        architecture="dcgan",
+        latent_dim=100,
+        batch_size=64,
+        generator_learning_rate=2e-4,
+        discriminator_learning_rate=2e-4,
+        adam_beta1=0.5,
+        loss="non_saturating",
+        augment="",
+        r1_gamma=0.0,
+        simultaneous_updates=True,
+        conditional=False,
+        ema_kimg=0.0,
+    )
+    return Recipe("dcgan", train, SCORE_RESOLUTION)
+
+
+def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images [N, H, W, 1] at their source size, and int64 labels [N]."""
+    if name == "digits":
+        pixels, labels = datasets.digit_pixels()
+    elif name == "fashion-mnist":
+        pixels, labels = datasets.fashion_mnist_pixels()
+    else:
+        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    return pixels[..., None], labels
+
+
+def resized(images: np.ndarray, resolution: int) -> np.ndarray:
+    """Images (any numeric dtype, 0..255) resized as Transform resizes; float32 in 0..255."""
+    tensor = tf.image.resize(tf.cast(images, tf.float32), [resolution, resolution], antialias=True)
+    return tf.clip_by_value(tensor, 0.0, 255.0).numpy()
+
+
+def as_uint8(images: np.ndarray) -> np.ndarray:
+    return np.round(images).astype(np.uint8)
+
+
+class TimedTraining:
+    """One recipe's GAN on in-memory images, trained in timed slices."""
+
+    def __init__(self, recipe: Recipe, images: np.ndarray, labels: np.ndarray, seed: int):
+        train = recipe.train
+        self.recipe = recipe
+        self.num_classes = int(labels.max()) + 1 if train.conditional else 0
+        data = DataConfig(resolution=recipe.resolution, channels=int(images.shape[-1]))
+        pixels = resized(images, recipe.resolution) / 127.5 - 1.0
+        dataset = tf.data.Dataset.from_tensor_slices((pixels, labels.astype(np.int32)))
+        dataset = dataset.shuffle(len(pixels), seed=seed).repeat()
+        dataset = dataset.batch(train.batch_size, drop_remainder=True)
+        if not self.num_classes:
+            dataset = dataset.map(lambda images, _: images)
+        keras.utils.set_random_seed(seed)
+        strategy = hardware_strategy(train)
+        global_batch = train.batch_size * strategy.num_replicas_in_sync
+        dataset = dataset.rebatch(global_batch).prefetch(tf.data.AUTOTUNE)
+        self._batches = iter(strategy.experimental_distribute_dataset(dataset))
+        with strategy.scope():
+            generator, discriminator = networks.build_networks(train, data, self.num_classes)
+            # The reference has no EMA (the tutorial's): it is sampled from its generator.
+            self.ema = GeneratorEma(generator, ema_decay(global_batch, train.ema_kimg))
+            self.trainer = trainer.adversarial_trainer(
+                train, strategy, generator, discriminator, global_batch
+            )
+        self.sampled = self.ema.model if train.ema_kimg > 0 else generator
+        self.generator_module = export.GeneratorModule(
+            self.sampled, train.latent_dim, self.num_classes
+        )
+        self.images_per_step = global_batch
+        self.seconds = 0.0
+        self.steps = 0
+
+    def warm_up(self) -> None:
+        """One untimed step, so tracing and compilation are charged to neither recipe."""
+        self.trainer.step(next(self._batches))
+        if self.sampled is self.ema.model:
+            self.ema.update()
+
+    def train_for(self, seconds: float) -> None:
+        """Trains until ``seconds`` of this recipe's own time have passed (whole steps)."""
+        started = time.perf_counter()
+        d_loss = None
+        while time.perf_counter() - started < seconds:
+            d_loss, _ = self.trainer.step(next(self._batches))
+            if self.sampled is self.ema.model:
+                self.ema.update()
+            self.steps += 1
+        if d_loss is not None:
+            if not math.isfinite(float(d_loss)):  # also waits for the last step to finish
+                raise ArtganError(
+                    f"{self.recipe.name}: the D loss is {float(d_loss)} at step {self.steps}"
+                )
+        self.seconds += time.perf_counter() - started
+
+    def sample(self, seeds: np.ndarray) -> np.ndarray:
+        """uint8 images [N, SCORE_RESOLUTION, SCORE_RESOLUTION, C], as served, then resized."""
+        chunks = []
+        for start in range(0, len(seeds), 1000):
+            batch = tf.constant(seeds[start : start + 1000], tf.int64)
+            chunks.append(
+                self.generator_module.generate_from_seeds(batch)[export.IMAGES_OUTPUT].numpy()
+            )
+        return as_uint8(resized(np.concatenate(chunks), SCORE_RESOLUTION))
+
+
+@dataclasses.dataclass
+class Scorer:
+    """The evaluator's scoring against one data set's held-out real images."""
+
+    network: FeatureNetwork
+    reference: RealReference
+    config: EvalConfig
+
+    def fd(self, images_uint8: np.ndarray) -> dict:
+        score = score_images(images_uint8, self.network, self.reference, self.config)
+        return {
+            "fd": score.fid,
+            "kd": score.kid,
+            "classifier_score": score.inception_score,
+            "class_histogram": list(score.class_histogram),
+        }
+
+
+def build_scorer(
+    images: np.ndarray, labels: np.ndarray, workdir: str, config: EvalConfig, seed: int
+) -> tuple[Scorer, dict]:
+    """Trains the domain classifier on a train split and references the held-out split."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(images))
+    held_out = max(2, len(images) * DataConfig().eval_percent // 100)
+    eval_index, train_index = order[:held_out], order[held_out:]
+    real = as_uint8(resized(images, SCORE_RESOLUTION))
+    classifier = train_domain_classifier(
+        real[train_index][:CLASSIFIER_MAX_IMAGES],
+        labels[train_index][:CLASSIFIER_MAX_IMAGES],
+        real[eval_index],
+        labels[eval_index],
+        epochs=config.classifier_epochs,
+        seed=seed,
+    )
+    network = open_feature_network(
+        DOMAIN_CLASSIFIER,
+        classifier_dir=export_classifier(classifier, os.path.join(workdir, "classifier")),
+        heldout_accuracy=classifier.heldout_accuracy,
+    )
+    train_features, _ = network.features_and_probs(real[train_index])
+    eval_features, _ = network.features_and_probs(real[eval_index])
+    fid_floor = metrics.frechet_distance(train_features, eval_features)
+    reference = RealReference(
+        metrics.FeatureStatistics.from_features(eval_features),
+        eval_features[:KID_MAX_ROWS].astype(np.float32),
+        fid_floor,
+        0.0,
+    )
+    facts = {
+        "real_images": len(images),
+        "heldout_images": len(eval_index),
+        "classifier_heldout_accuracy": classifier.heldout_accuracy,
+        "fd_floor_train_vs_heldout": fid_floor,
+    }
+    return Scorer(network, reference, config), facts
+
+
+def _grid_path(grids_dir: str, dataset: str, recipe: str) -> str:
+    return os.path.join(grids_dir, f"{dataset}_{recipe}.png")
+
+
+def compare_on(
+    dataset: str,
+    budget_seconds: float,
+    slice_seconds: float,
+    num_samples: int,
+    grids_dir: str,
+    seed: int = 0,
+    images_and_labels: tuple[np.ndarray, np.ndarray] | None = None,
+    also_architectures: tuple[str, ...] = (),
+) -> dict:
+    """Trains both recipes for ``budget_seconds`` each on ``dataset``; their FD over time.
+
+    ``also_architectures`` adds the default recipe with each of those architectures.
+    """
+    images, labels = images_and_labels or load_dataset(dataset)
+    eval_config = EvalConfig()
+    with tempfile.TemporaryDirectory() as workdir:
+        scorer, facts = build_scorer(images, labels, workdir, eval_config, seed)
+        source_size = images.shape[1]
+        recipes = [default_recipe(source_size), dcgan_reference()]
+        recipes += [default_with_architecture(source_size, a) for a in also_architectures]
+        runs = [TimedTraining(recipe, images, labels, seed) for recipe in recipes]
+        for run in runs:
+            run.warm_up()
+        seeds = np.arange(num_samples, dtype=np.int64)
+        curves = {run.recipe.name: [] for run in runs}
+        for fraction in CHECKPOINT_FRACTIONS:
+            target = budget_seconds * fraction
+            while any(run.seconds < target for run in runs):
+                for run in runs:
+                    if run.seconds < target:
+                        run.train_for(min(slice_seconds, target - run.seconds))
+            for run in runs:
+                point = {"train_seconds": run.seconds, "steps": run.steps}
+                point.update(scorer.fd(run.sample(seeds)))
+                curves[run.recipe.name].append(point)
+                log.info(
+                    "%s, %s: %.0f s, %d steps, FD %.2f",
+                    dataset,
+                    run.recipe.name,
+                    run.seconds,
+                    run.steps,
+                    point["fd"],
+                )
+        for run in runs:
+            grid.save_grid(
+                run.sample(np.arange(64, dtype=np.int64)),
+                _grid_path(grids_dir, dataset, run.recipe.name),
+            )
+    result = {**facts, "budget_seconds": budget_seconds, "samples": num_samples, "recipes": {}}
+    for run in runs:
+        result["recipes"][run.recipe.name] = {
+            "resolution": run.recipe.resolution,
+            "conditional": bool(run.num_classes),
+            "train_config": dataclasses.asdict(run.recipe.train),
+            "steps": run.steps,
+            "images_per_second": run.steps * run.images_per_step / run.seconds,
+            "curve": curves[run.recipe.name],
+            "final_fd": curves[run.recipe.name][-1]["fd"],
+            "grid": _grid_path(grids_dir, dataset, run.recipe.name),
+        }
+    default_fd = result["recipes"]["default"]["final_fd"]
+    reference_fd = result["recipes"]["dcgan"]["final_fd"]
+    result["default_vs_reference_fd"] = default_fd / reference_fd
+    result["aim_met"] = default_fd <= 0.5 * reference_fd  # the issue's aim: at most half
+    return result
