@@ -1,5 +1,6 @@
 """ImageExampleGen's executor, run directly on tiny image folders."""
 
+import dataclasses
 import glob
 import io
 import json
@@ -14,7 +15,7 @@ from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils, standard_artifacts
 
-from artgan.components.image_example_gen import ImageExampleGen
+from artgan.components.image_example_gen import ImageExampleGen, decode_check, executor, images
 from artgan.components.image_example_gen.executor import Executor, folder_fingerprint
 from artgan.errors import ArtganError
 from artgan.pipeline.config import DataConfig
@@ -189,3 +190,43 @@ def test_folder_fingerprint_changes_when_a_file_changes(tmp_path):
     changed = folder_fingerprint(str(folder))
     Image.new("L", (4, 4), 10).save(folder / "b.png")
     assert folder_fingerprint(str(folder)) != changed
+
+
+def _without_iend(data):
+    """A PNG cut before its IEND chunk: Pillow loads it, TF refuses it."""
+    return data[:-12]
+
+
+def test_tensorflow_check_in_batches_matches_each_files_answer(monkeypatch):
+    good = [images.ingest_bytes(_encode((3 + i % 5, 4), "L", "PNG", i), 10_000) for i in range(70)]
+    broken = images.ingest_bytes(_without_iend(_encode((5, 5), "RGB", "PNG", 1)), 10_000)
+    wrong_channels = dataclasses.replace(good[0], channels=3)  # the file is gray
+    checked = [*good[:66], broken, *good[66:], wrong_channels]
+    expected = [image is not broken and image is not wrong_channels for image in checked]
+    assert not broken.normalized and len(checked) > decode_check.BATCH_SIZE  # two calls
+    assert decode_check.tensorflow_decodes(checked) == expected
+    monkeypatch.setattr(decode_check, "MAX_BATCH_BYTES", 100)  # a few images per call
+    assert decode_check.tensorflow_decodes(checked) == expected
+
+
+def test_small_tasks_and_early_flushes_give_the_same_examples(tmp_path, monkeypatch):
+    root = tmp_path / "images"
+    files = {f"a/img_{i}.png": _encode((4, 3 + i), "RGB", "PNG", i) for i in range(7)}
+    files["b/no_iend.png"] = _without_iend(_encode((6, 6), "L", "PNG", 9))
+    files["b/empty.png"] = b""
+    noise = _encode((16, 16), "RGB", "PNG", 8)
+    files["b/truncated.png"] = noise[: len(noise) // 2]
+    for relative, data in files.items():
+        _write(str(root / relative), data)
+    monkeypatch.setattr(executor, "PATHS_PER_TASK", 3)  # 4 tasks whose counts are summed
+    monkeypatch.setattr(decode_check, "MAX_BATCH_BYTES", 1)  # every image checked on its own
+    examples = _run(root, tmp_path / "out", eval_percent=50)
+    records = _read_split(examples, "train") + _read_split(examples, "eval")
+    by_path = {_feature(r, "path").decode(): r for r in records}
+    assert sorted(by_path) == sorted([*(f"a/img_{i}.png" for i in range(7)), "b/no_iend.png"])
+    assert all(_feature(by_path[p], "image") == files[p] for p in by_path if p.startswith("a/"))
+    assert _feature(by_path["b/no_iend.png"], "normalized") == 1
+    assert examples.get_int_custom_property("num_examples") == 8
+    assert examples.get_int_custom_property("num_normalized") == 1
+    reasons = json.loads(examples.get_string_custom_property("skipped_reasons"))
+    assert reasons == {"empty_file": 1, "corrupt": 1}

@@ -40,13 +40,15 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--modes",
         default="in_memory,multi_processing",
-        help="Beam DirectRunner modes for ImageExampleGen (%(default)s)",
+        help="Beam DirectRunner modes for ImageExampleGen, comma-separated (%(default)s)",
     )
     parser.add_argument(
         "--workers", type=int, default=2, help="workers in multi_processing mode (%(default)s)"
     )
     parser.add_argument(
-        "--transform-modes", default="in_memory", help="Beam modes for Transform (%(default)s)"
+        "--transform-modes",
+        default="in_memory",
+        help="Beam modes for Transform (%(default)s; empty: skip Transform)",
     )
     parser.add_argument(
         "--subset",
@@ -82,7 +84,7 @@ def run(args) -> dict:
 
         result["example_gen"] = {}
         examples_dir = ""
-        for mode in args.modes.split(","):
+        for mode in _modes(args.modes):
             out = os.path.join(work_dir, f"examples_{mode}")
             stage = _in_child(_run_example_gen, data_dir, out, _beam_args(mode, args.workers))
             _add_rates(stage, num_files, baseline)
@@ -98,7 +100,7 @@ def run(args) -> dict:
             result["example_gen_subset"] = {"files": args.subset, "in_memory": stage}
 
         result["transform"] = {}
-        for mode in args.transform_modes.split(","):
+        for mode in _modes(args.transform_modes):
             out = os.path.join(work_dir, f"transform_{mode}")
             beam_args = _beam_args(mode, args.workers)
             stage = _in_child(run_transform, examples_dir, out, dataclasses.asdict(data), beam_args)
@@ -108,6 +110,16 @@ def run(args) -> dict:
     finally:
         if not args.work_dir:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _modes(names: str) -> list[str]:
+    from artgan.errors import ArtganError
+
+    modes = [name for name in names.split(",") if name]
+    unknown = sorted(set(modes) - set(_MODE_ARGS))
+    if unknown:
+        raise ArtganError(f"unknown Beam mode(s) {unknown}: choose from {sorted(_MODE_ARGS)}")
+    return modes
 
 
 def _beam_args(mode: str, workers: int) -> list[str]:
@@ -232,15 +244,16 @@ def _run_example_gen(data_dir: str, out_dir: str, beam_args: list[str]) -> dict:
         make_beam_pipeline_fn=lambda: beam.Pipeline(argv=beam_args)
     )
     properties = {"input_base": data_dir, "eval_percent": DataConfig().eval_percent}
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     Executor(context).Do({}, {"examples": [examples]}, properties)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
     shards = {
         split: len(os.listdir(os.path.join(out_dir, f"Split-{split}")))
         for split in ("train", "eval")
     }
     return {
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
         "num_examples": examples.get_int_custom_property("num_examples"),
         "num_skipped": examples.get_int_custom_property("num_skipped"),
         "num_normalized": examples.get_int_custom_property("num_normalized"),
@@ -290,11 +303,15 @@ def run_transform(examples_dir: str, out_dir: str, data: dict, beam_args: list[s
     context = base_beam_executor.BaseBeamExecutor.Context(
         make_beam_pipeline_fn=lambda: beam.Pipeline(argv=beam_args)
     )
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     Executor(context).Do({"examples": [examples], "schema": [schema]}, outputs, properties)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
     transformed = os.path.join(out_dir, "transformed_examples")
-    return {"seconds": round(seconds, 2), "output_mb": round(_folder_bytes(transformed) / 2**20, 1)}
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "output_mb": round(_folder_bytes(transformed) / 2**20, 1),
+    }
 
 
 def write_example_schema(folder: str) -> None:
@@ -320,6 +337,13 @@ def write_example_schema(folder: str) -> None:
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "schema.pbtxt"), "w") as f:
         f.write(str(schema))
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU time of this process and its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _folder_bytes(folder: str) -> int:

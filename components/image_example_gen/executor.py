@@ -1,13 +1,15 @@
 """Executor of ImageExampleGen: a folder of image files -> train/eval tf.Example TFRecords.
 
-A Beam pipeline: the listed paths are spread over the workers, each worker reads and checks
-one file at a time (``images.ingest_file``) and the examples stream straight into GZIP TFRecord
-shards, so no stage holds the data set. Skipped files go to ``skipped.jsonl`` with their
-reason; counts become custom properties of the Examples artifact.
+A Beam pipeline: the listed paths are spread over the workers in tasks; a worker reads and
+checks each file of a task with Pillow (``images.ingest_file``), asks TF about a batch of them
+at once (``decode_check``) and sends the examples straight into GZIP TFRecord shards, so no
+stage holds the data set. Skipped files go to ``skipped.jsonl`` with their reason; counts,
+summed per task, become custom properties of the Examples artifact.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import logging
@@ -15,7 +17,7 @@ import os
 from typing import Any
 
 import apache_beam as beam
-import tensorflow as tf
+from tensorflow.core.example import example_pb2
 from tfx import types
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
@@ -23,7 +25,7 @@ from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from artgan.components.image_example_gen import images
+from artgan.components.image_example_gen import decode_check, images
 from artgan.components.image_example_gen.listing import (
     IMAGE_EXTENSIONS,
     class_names,
@@ -55,60 +57,38 @@ _COUNTS_TAG = "counts"
 _NORMALIZED_COUNT = "normalized"
 _REASONS_IN_ERROR = 5
 # Paths go to the workers in tasks of this many: few elements to redistribute (the DirectRunner
-# holds a shuffle's input in memory), still enough tasks to keep every worker busy.
-PATHS_PER_TASK = 100
+# holds a shuffle's input in memory), still enough tasks to keep every worker busy; TF checks a
+# task's files in batches of decode_check.BATCH_SIZE.
+PATHS_PER_TASK = 2 * decode_check.BATCH_SIZE
 _SKIPPED_IN_LOG = 20
 # A worker starts a new TFRecord shard after this many examples or uncompressed bytes.
 MAX_RECORDS_PER_SHARD = 10_000
 MAX_BYTES_PER_SHARD = 256 * 2**20
 
 
-def _int_feature(value: int) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
-
-def _bytes_feature(value: bytes) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-
 def image_example(path: str, image: images.IngestedImage, label_index: dict[str, int]) -> bytes:
     """The serialized tf.Example of one ingested file."""
-    features = {
-        "image": _bytes_feature(image.encoded),
-        "height": _int_feature(image.height),
-        "width": _int_feature(image.width),
-        "channels": _int_feature(image.channels),
-        "orientation": _int_feature(image.orientation),
-        "format": _bytes_feature(image.source_format.encode("ascii", "replace")),
-        "normalized": _int_feature(int(image.normalized)),
-        "path": _bytes_feature(os.fsencode(path)),
-    }
+    example = example_pb2.Example()
+    feature = example.features.feature
+    feature["image"].bytes_list.value.append(image.encoded)
+    feature["height"].int64_list.value.append(image.height)
+    feature["width"].int64_list.value.append(image.width)
+    feature["channels"].int64_list.value.append(image.channels)
+    feature["orientation"].int64_list.value.append(image.orientation)
+    feature["format"].bytes_list.value.append(image.source_format.encode("ascii", "replace"))
+    feature["normalized"].int64_list.value.append(int(image.normalized))
+    feature["path"].bytes_list.value.append(os.fsencode(path))
     if label_index:
         label_name = path.split("/", 1)[0]
-        features["label"] = _int_feature(label_index[label_name])
-        features["label_name"] = _bytes_feature(os.fsencode(label_name))
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
-
-
-def tensorflow_decodes(image: images.IngestedImage) -> bool:
-    """Whether Transform's decoder reads the stored bytes at the expected shape.
-
-    Pillow and TF disagree on some damaged files (a PNG without its IEND chunk loads in Pillow
-    and fails in TF); such files are stored normalised, so no record can fail Transform.
-    """
-    try:
-        pixels = tf.io.decode_image(image.encoded, channels=0, expand_animations=False)
-    except tf.errors.OpError:
-        return False
-    height, width = image.height, image.width
-    if image.orientation in images.TRANSPOSED_ORIENTATIONS:
-        height, width = width, height  # the stored pixels are not upright yet
-    return tuple(pixels.shape) == (height, width, image.channels)
+        feature["label"].int64_list.value.append(label_index[label_name])
+        feature["label_name"].bytes_list.value.append(os.fsencode(label_name))
+    return example.SerializeToString()
 
 
 class _IngestImageFn(beam.DoFn):
-    """A task of relative paths (os.fsencode'd: names need not be UTF-8) -> per file
-    (split, serialized tf.Example) or a skipped.jsonl line; plus count keys."""
+    """A task of relative paths (os.fsencode'd: names need not be UTF-8) -> per file a
+    serialized tf.Example tagged with its split, or a skipped.jsonl line; then the task's
+    (count key, count) pairs."""
 
     def __init__(self, input_base: str, label_names: list[str], eval_percent: int, max_pixels: int):
         self._input_base = input_base
@@ -117,24 +97,50 @@ class _IngestImageFn(beam.DoFn):
         self._max_pixels = max_pixels
 
     def process(self, task: tuple[bytes, ...]):
+        counts = collections.Counter()
+        held, held_bytes = [], 0  # read, not yet checked by TF; flushed early if large
         for encoded_path in task:
-            yield from self._ingest(os.fsdecode(encoded_path))
+            path = os.fsdecode(encoded_path)
+            try:
+                image = images.ingest_file(join(self._input_base, path), self._max_pixels)
+                held_bytes += decode_check.checked_bytes(image)
+            except images.SkippedFile as skipped:
+                image = skipped
+            held.append((path, image))
+            if held_bytes >= decode_check.MAX_BATCH_BYTES:
+                yield from self._checked_outputs(held, counts)
+                held, held_bytes = [], 0
+        yield from self._checked_outputs(held, counts)
+        for key, count in sorted(counts.items()):
+            yield beam.pvalue.TaggedOutput(_COUNTS_TAG, (key, count))
 
-    def _ingest(self, path: str):
+    def _checked_outputs(self, held: list, counts: collections.Counter):
+        """Stores normalised what TF would decode wrongly; yields examples and skipped lines."""
+        decodes = iter(decode_check.tensorflow_decodes([i for _, i in held if _kept_as_is(i)]))
+        for path, image in held:
+            if _kept_as_is(image) and not next(decodes):
+                image = self._normalized(image)
+            if isinstance(image, images.SkippedFile):
+                record = {"path": path, "reason": image.reason, "detail": image.detail}
+                yield beam.pvalue.TaggedOutput(_SKIPPED_TAG, json.dumps(record, sort_keys=True))
+                counts[f"skipped:{image.reason}"] += 1
+                continue
+            split = split_of(path, self._eval_percent)
+            yield beam.pvalue.TaggedOutput(split, image_example(path, image, self._label_index))
+            counts[f"split:{split}"] += 1
+            if image.normalized:
+                counts[_NORMALIZED_COUNT] += 1
+
+    def _normalized(self, image: images.IngestedImage) -> images.IngestedImage | images.SkippedFile:
         try:
-            image = images.ingest_file(join(self._input_base, path), self._max_pixels)
-            if not image.normalized and not tensorflow_decodes(image):
-                image = images.ingest_bytes(image.encoded, self._max_pixels, normalize=True)
+            return images.ingest_bytes(image.encoded, self._max_pixels, normalize=True)
         except images.SkippedFile as skipped:
-            record = {"path": path, "reason": skipped.reason, "detail": skipped.detail}
-            yield beam.pvalue.TaggedOutput(_SKIPPED_TAG, json.dumps(record, sort_keys=True))
-            yield beam.pvalue.TaggedOutput(_COUNTS_TAG, f"skipped:{skipped.reason}")
-            return
-        split = split_of(path, self._eval_percent)
-        yield split, image_example(path, image, self._label_index)
-        yield beam.pvalue.TaggedOutput(_COUNTS_TAG, f"split:{split}")
-        if image.normalized:
-            yield beam.pvalue.TaggedOutput(_COUNTS_TAG, _NORMALIZED_COUNT)
+            return skipped
+
+
+def _kept_as_is(image: images.IngestedImage | images.SkippedFile) -> bool:
+    """An image whose original bytes are kept, if TF decodes them right."""
+    return isinstance(image, images.IngestedImage) and not image.normalized
 
 
 class _WriteTFRecordShards(beam.io.WriteToTFRecord):
@@ -202,22 +208,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 pipeline
                 | "ListedPaths" >> beam.Create(_tasks(paths))  # reshuffled over the workers
                 | "IngestImages"
-                >> beam.ParDo(ingest_fn).with_outputs(_SKIPPED_TAG, _COUNTS_TAG, main=EXAMPLES_KEY)
+                >> beam.ParDo(ingest_fn).with_outputs(_SKIPPED_TAG, _COUNTS_TAG, *SPLIT_NAMES)
             )
-            splits = ingested[EXAMPLES_KEY] | "PartitionSplits" >> beam.Partition(
-                lambda keyed, _: SPLIT_NAMES.index(keyed[0]), len(SPLIT_NAMES)
-            )
-            for split_name, split in zip(SPLIT_NAMES, splits, strict=True):
+            for split_name in SPLIT_NAMES:
                 split_dir = artifact_utils.get_split_uri([examples], split_name)
-                _ = (
-                    split
-                    | f"Values[{split_name}]" >> beam.Values()
-                    | f"Write[{split_name}]"
-                    >> _WriteTFRecordShards(os.path.join(split_dir, RECORD_FILE_PREFIX))
+                _ = ingested[split_name] | f"Write[{split_name}]" >> _WriteTFRecordShards(
+                    os.path.join(split_dir, RECORD_FILE_PREFIX)
                 )
             _ = (
                 ingested[_COUNTS_TAG]
-                | "Count" >> beam.combiners.Count.PerElement()
+                | "Count" >> beam.CombinePerKey(sum)
                 | "ToDict" >> beam.combiners.ToDict()
                 | "CountsToJson" >> beam.Map(json.dumps, sort_keys=True)
                 | "WriteCounts" >> beam.io.WriteToText(counts_path, shard_name_template="")
