@@ -9,23 +9,14 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_trainer import DATA, TRAIN  # the tiny networks and schedule
 
 from artgan import cli
 from artgan.errors import ArtganError
 from artgan.models.trainer import train_and_export, train_gan
 from artgan.models.warm_start import TRAINING_STATE_DIR, warm_start_source
-from artgan.pipeline.config import DataConfig, TrainConfig
+from artgan.pipeline.config import TrainConfig
 
-DATA = DataConfig(resolution=8, channels=1)
-TRAIN = TrainConfig(
-    train_steps=4,
-    batch_size=8,
-    latent_dim=8,
-    generator_width=16,
-    discriminator_width=8,
-    sample_every_steps=2,
-    log_every_steps=2,
-)
 WARM = dataclasses.replace(TRAIN, train_steps=2, warm_start=True)
 
 
