@@ -2,9 +2,10 @@
 
 Per-replica losses are scaled by the global batch size so gradients sum correctly across
 replicas. Optimisers go through ``scale_loss``/``apply`` so a ``LossScaleOptimizer`` (mixed
-precision on GPUs) works unchanged. The loss (``losses.LOSSES``), DiffAugment policy and lazy
-R1 regularisation come from ``AdversarialRecipe``. With ``jit_compile`` each replica's step is
-compiled with XLA (the form MirroredStrategy supports: all-reduces become XLA collectives).
+precision on GPUs) works unchanged. The loss (``losses.LOSSES``), DiffAugment policy (on every
+image, or adaptive: ``ada.py``) and lazy R1 regularisation come from ``AdversarialRecipe``. With
+``jit_compile`` each replica's step is compiled with XLA (the form MirroredStrategy supports:
+all-reduces become XLA collectives).
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from artgan.models import augment, losses
+from artgan.models import ada, augment, losses
 
 
 @dataclasses.dataclass(frozen=True)
 class AdversarialRecipe:
     loss: losses.GanLoss = losses.NON_SATURATING
     augment_policy: tuple[str, ...] = ()  # DiffAugment on everything D sees
+    # None: the policy hits every image; a number: ADA, steering the probability so that
+    # E[sign(D(real))] stays near this target (ada.py).
+    augment_target: float | None = None
     r1_gamma: float = 0.0  # 0 disables R1
     r1_interval: int = 16  # lazy R1: every k steps, scaled by k
     # True: G and D gradients from one forward pass (the TensorFlow DCGAN tutorial's update);
@@ -57,11 +61,17 @@ class AdversarialTrainer:
         self.global_batch_size = global_batch_size
         self.recipe = recipe
         self.conditional = len(generator.inputs) == 2
+        self.adaptive_augment = (
+            ada.AdaptiveAugment(recipe.augment_policy, recipe.augment_target, global_batch_size)
+            if recipe.augment_policy and recipe.augment_target is not None
+            else None
+        )
         self.jit_compile = jit_compile
         self._replica_fn = (
             tf.function(self._replica_step, jit_compile=True) if jit_compile else self._replica_step
         )
         self._plain_step = tf.function(lambda batch: self._distributed_step(batch, False))
+        self._adjust_augment = tf.function(lambda: self.adaptive_augment.adjust())
         self._r1_step = tf.function(lambda batch: self._distributed_step(batch, True))
         self._steps_done = 0
 
@@ -70,8 +80,21 @@ class AdversarialTrainer:
             per_example_loss, global_batch_size=self.global_batch_size
         )
 
+    @property
+    def augment_probability(self) -> tf.Variable | None:
+        """ADA's current probability (None without adaptive augmentation)."""
+        return self.adaptive_augment.probability if self.adaptive_augment else None
+
     def _augment(self, images: tf.Tensor) -> tf.Tensor:
+        if self.adaptive_augment:
+            return self.adaptive_augment(images)
         return augment.diff_augment(images, self.recipe.augment_policy)
+
+    @staticmethod
+    def _real_signs(real_logits: tf.Tensor) -> tf.Tensor:
+        """[sum of sign(D(real)), count]: ADA's overfitting statistic, summed over replicas."""
+        logits = tf.cast(real_logits, tf.float32)
+        return tf.stack([tf.reduce_sum(tf.sign(logits)), tf.cast(tf.size(logits), tf.float32)])
 
     def _generate(self, labels, batch) -> tf.Tensor:
         """Augmented generated images for a batch (with ``labels`` when conditional)."""
@@ -98,7 +121,7 @@ class AdversarialTrainer:
         g_vars = self.generator.trainable_variables
         self.discriminator_optimizer.apply(d_tape.gradient(d_scaled, d_vars), d_vars)
         self.generator_optimizer.apply(g_tape.gradient(g_scaled, g_vars), g_vars)
-        return d_loss, g_loss
+        return d_loss, g_loss, self._real_signs(real_logits)
 
     def _replica_step(self, batch, apply_r1: bool):
         recipe = self.recipe
@@ -111,7 +134,8 @@ class AdversarialTrainer:
         with tf.GradientTape() as tape:
             fake_images = self._generate(labels, size)
             real_images = self._augment(real_images)
-            per_example = recipe.loss.discriminator(critic(real_images), critic(fake_images))
+            real_logits = critic(real_images)
+            per_example = recipe.loss.discriminator(real_logits, critic(fake_images))
             if recipe.loss.gradient_penalty_weight:
                 penalty = losses.wgan_gradient_penalty(critic, real_images, fake_images)
                 per_example += recipe.loss.gradient_penalty_weight * penalty
@@ -128,11 +152,13 @@ class AdversarialTrainer:
             scaled = self.generator_optimizer.scale_loss(g_loss)
         g_vars = self.generator.trainable_variables
         self.generator_optimizer.apply(tape.gradient(scaled, g_vars), g_vars)
-        return d_loss, g_loss
+        return d_loss, g_loss, self._real_signs(real_logits)
 
     def _distributed_step(self, batch, apply_r1: bool):
-        d_loss, g_loss = self.strategy.run(self._replica_fn, args=(batch, apply_r1))
+        d_loss, g_loss, signs = self.strategy.run(self._replica_fn, args=(batch, apply_r1))
         total = tf.distribute.ReduceOp.SUM
+        if self.adaptive_augment:
+            self.adaptive_augment.accumulate(self.strategy.reduce(total, signs, axis=None))
         return (
             self.strategy.reduce(total, d_loss, axis=None),
             self.strategy.reduce(total, g_loss, axis=None),
@@ -142,6 +168,9 @@ class AdversarialTrainer:
         """One D and one G update on a (distributed) batch; returns (d_loss, g_loss)."""
         self._steps_done += 1
         recipe = self.recipe
-        if recipe.r1_gamma > 0 and self._steps_done % recipe.r1_interval == 0:
-            return self._r1_step(batch)
-        return self._plain_step(batch)
+        apply_r1 = recipe.r1_gamma > 0 and self._steps_done % recipe.r1_interval == 0
+        result = self._r1_step(batch) if apply_r1 else self._plain_step(batch)
+        adaptive = self.adaptive_augment
+        if adaptive and self._steps_done % adaptive.adjust_every_steps == 0:
+            self._adjust_augment()
+        return result

@@ -60,6 +60,7 @@ def _recipe(train: TrainConfig) -> AdversarialRecipe:
     return AdversarialRecipe(
         loss=losses.LOSSES[train.loss],
         augment_policy=augment.parse_policy(train.augment),
+        augment_target=train.ada_target if train.augment_adaptive else None,
         r1_gamma=train.r1_gamma,
         r1_interval=train.r1_interval,
         simultaneous=train.simultaneous_updates,
@@ -124,6 +125,9 @@ def train_gan(
         trainer.generator_optimizer,
         trainer.discriminator_optimizer,
     )
+    adaptive = {}  # ADA's probability, so a resumed run continues with it
+    if trainer.augment_probability is not None:
+        adaptive["augment_probability"] = trainer.augment_probability
     checkpoints = tf.train.CheckpointManager(
         tf.train.Checkpoint(
             generator=generator,
@@ -132,6 +136,7 @@ def train_gan(
             generator_optimizer=trainer.generator_optimizer,
             discriminator_optimizer=trainer.discriminator_optimizer,
             step=step_counter,
+            **adaptive,
         ),
         checkpoint_dir or os.path.join(run_dir, "checkpoints"),
         max_to_keep=2,
@@ -158,6 +163,8 @@ def train_gan(
                 progress.report(step, float(d_loss), float(g_loss))
                 tf.summary.scalar("loss/discriminator", d_loss, step=step)
                 tf.summary.scalar("loss/generator", g_loss, step=step)
+                if trainer.augment_probability is not None:
+                    tf.summary.scalar("augment/probability", trainer.augment_probability, step=step)
             if step % train.sample_every_steps == 0:
                 samples = sample_images(ema.model, train.latent_dim, num_classes)
                 grid.save_grid(samples, os.path.join(run_dir, "samples", f"step_{step:06d}.png"))

@@ -69,7 +69,15 @@ class TrainConfig:
     architecture: str = "conv"  # conv | resnet | dcgan (models/networks.py ARCHITECTURES)
     loss: str = "non_saturating"  # non_saturating | hinge | wgan_gp (models/losses.py)
     augment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" for none
-    r1_gamma: float = 0.0  # R1 penalty weight on real images; 0 disables
+    # Adaptive augmentation (ADA): each transform of `augment` hits each image with a probability
+    # steered so that the share of real images D calls real, E[sign(D(real))], stays near
+    # ada_target (models/ada.py); False applies the policy to every image.
+    augment_adaptive: bool = False
+    ada_target: float = 0.6
+    # R1 penalty weight on real images; 0 disables. Without it the default recipe degrades
+    # with longer training on small data (issue 5, the digits at 16x16: FD 120-136 after 7-12k
+    # steps without R1, 9-15 with 0.1).
+    r1_gamma: float = 0.1
     r1_interval: int = 16  # lazy R1: applied every this many steps
     checkpoint_every_steps: int = 500  # a crashed run resumes from the last checkpoint
     simultaneous_updates: bool = False  # G and D from one forward pass (the DCGAN tutorial's)
@@ -120,6 +128,13 @@ class TrainConfig:
                     f"train.{name} must be one of {', '.join(choices)}, got {value!r}"
                 )
         augment.parse_policy(self.augment)
+        if self.augment_adaptive and not augment.parse_policy(self.augment):
+            raise ArtganError(
+                "train.augment_adaptive needs a DiffAugment policy in train.augment "
+                "(e.g. 'translation,cutout'); set one or turn augment_adaptive off"
+            )
+        if not 0.0 < self.ada_target < 1.0:
+            raise ArtganError(f"train.ada_target must be in (0, 1), got {self.ada_target}")
         if self.jit_compile not in JIT_COMPILE_MODES:
             raise ArtganError(
                 f"train.jit_compile must be one of {', '.join(JIT_COMPILE_MODES)}, "
@@ -153,7 +168,9 @@ class EvalConfig:
     fid_margin: float | None = 5.0  # FD at most the baseline's + this
     kid_margin: float | None = 3.0  # KID at most the baseline's + this
     is_margin: float | None = None  # IS at least the baseline's - this
-    min_classifier_accuracy: float = 0.9  # refuse a domain classifier below this held-out accuracy
+    # Refuse a domain classifier below this held-out accuracy. Harder real data sets score
+    # lower with a good classifier: Fashion-MNIST reaches 0.898 at 16x16, 0.909 at 32x32.
+    min_classifier_accuracy: float = 0.8
     classifier_epochs: int = 20
     kid_subsets: int = 100
     kid_subset_size: int = 1000  # capped by the smaller set

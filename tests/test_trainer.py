@@ -180,3 +180,19 @@ def test_class_conditional_training_and_export_with_labels(tmp_path):
     assert not np.array_equal(as_zero["images"].numpy(), as_two["images"].numpy())
     with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be < 3"):
         model.signatures["with_labels"](seeds=seeds, labels=tf.constant([0, 3, 1], tf.int64))
+
+
+def test_adaptive_augmentation_probability_is_checkpointed_and_logged(tmp_path):
+    rng = np.random.default_rng(3)
+    images = rng.uniform(-1.0, 1.0, size=(16, 8, 8, 1)).astype(np.float32)
+    train = dataclasses.replace(
+        TRAIN, augment="translation,cutout", augment_adaptive=True, checkpoint_every_steps=4
+    )
+    checkpoints = str(tmp_path / "checkpoints")
+    train_gan(image_dataset(images), DATA, train, str(tmp_path / "run"), checkpoints)
+    saved = dict(tf.train.list_variables(tf.train.latest_checkpoint(checkpoints)))
+    assert any(name.startswith("augment_probability") for name in saved)
+    logs = os.listdir(tmp_path / "run" / "logs")
+    events = tf.compat.v1.train.summary_iterator(str(tmp_path / "run" / "logs" / logs[0]))
+    tags = {value.tag for event in events for value in event.summary.value}
+    assert "augment/probability" in tags
