@@ -9,9 +9,9 @@ import os
 import re
 import sys
 
-from artgan import bench, cli_kubeflow, cli_mlmd
+from artgan import bench, cli_kubeflow, cli_mlmd, cli_train
 from artgan.errors import ArtganError
-from artgan.pipeline.config import FIT_MODES, JIT_COMPILE_MODES, PipelineConfig, ServingConfig
+from artgan.pipeline.config import FIT_MODES, PipelineConfig, ServingConfig
 
 DEFAULTS = PipelineConfig()
 SERVING = ServingConfig()
@@ -25,24 +25,7 @@ def _add_run(commands) -> None:
     )
     run.add_argument("--data", help="image folder (default: the embedded scikit-learn digits)")
     run.add_argument("--home", default=DEFAULTS.home, help="where everything goes (%(default)s)")
-    run.add_argument("--train-steps", type=int, default=DEFAULTS.train.train_steps)
-    run.add_argument("--batch-size", type=int, default=DEFAULTS.train.batch_size)
-    run.add_argument(
-        "--warm-start",
-        action="store_true",
-        help="start training from the latest blessed model's training state (default: scratch)",
-    )
-    run.add_argument(
-        "--jit-compile",
-        choices=JIT_COMPILE_MODES,
-        default=DEFAULTS.train.jit_compile,
-        help="XLA for the train step; auto: on with GPUs (%(default)s)",
-    )
-    run.add_argument(
-        "--tpu-address",
-        default=DEFAULTS.train.tpu_address,
-        help="train on this TPU: a Cloud TPU name, grpc://host:port or 'local' (default: none)",
-    )
+    cli_train.add_train_arguments(run)
     run.add_argument("--resolution", type=int, default=DEFAULTS.data.resolution)
     run.add_argument("--channels", type=int, choices=(1, 3), default=DEFAULTS.data.channels)
     run.add_argument(
@@ -208,14 +191,7 @@ def _config_from_args(args) -> PipelineConfig:
             max_pixels=args.max_pixels,
             stop_on_anomalies=args.stop_on_anomalies,
         ),
-        train=dataclasses.replace(
-            DEFAULTS.train,
-            train_steps=args.train_steps,
-            batch_size=args.batch_size,
-            warm_start=args.warm_start,
-            jit_compile=args.jit_compile,
-            tpu_address=args.tpu_address,
-        ),
+        train=cli_train.train_from_args(args),
         eval=_eval_from_args(args),
         serving=dataclasses.replace(SERVING, model_name=args.model_name),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from artgan import cli_train
 from artgan.pipeline.config import PipelineConfig
 
 DEFAULTS = PipelineConfig()
@@ -50,16 +51,7 @@ def _add_compile(actions) -> None:
         "--trainer-gpus", type=int, default=KUBEFLOW.trainer_gpus, help="%(default)s"
     )
     compile_.add_argument("--gpu-resource", default=KUBEFLOW.gpu_resource, help="%(default)s")
-    compile_.add_argument("--train-steps", type=int, default=DEFAULTS.train.train_steps)
-    compile_.add_argument("--batch-size", type=int, default=DEFAULTS.train.batch_size)
-    compile_.add_argument(
-        "--warm-start",
-        action="store_true",
-        help="the Trainer starts from the latest blessed model's training state",
-    )
-    compile_.add_argument(
-        "--tpu-address", default="", help="the Trainer trains on this TPU (default: none)"
-    )
+    cli_train.add_train_arguments(compile_)
     compile_.add_argument("--resolution", type=int, default=DEFAULTS.data.resolution)
     compile_.add_argument("--channels", type=int, choices=(1, 3), default=DEFAULTS.data.channels)
 
@@ -93,13 +85,7 @@ def config_from_args(args) -> PipelineConfig:
         DEFAULTS,
         pipeline_name=args.pipeline_name,
         data=dataclasses.replace(DEFAULTS.data, resolution=args.resolution, channels=args.channels),
-        train=dataclasses.replace(
-            DEFAULTS.train,
-            train_steps=args.train_steps,
-            batch_size=args.batch_size,
-            warm_start=args.warm_start,
-            tpu_address=args.tpu_address,
-        ),
+        train=cli_train.train_from_args(args),
         serving=dataclasses.replace(DEFAULTS.serving, model_name=args.model_name),
         kubeflow=kubeflow,
     )
