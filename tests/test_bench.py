@@ -55,7 +55,11 @@ def test_bench_train_time_to_quality_scores_both_recipes_over_equal_budgets(tmp_
     assert result["aim_met"] == (expected_ratio <= 0.5)
 
 
-def test_bench_train_names_an_unknown_dataset(tmp_path, capsys):
-    argv = ["bench", "train", "--only", "quality", "--datasets", "cifar"]
-    assert main([*argv, "--out", str(tmp_path / "t.json")]) != 0
-    assert "cifar" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    "flag, value", [("--datasets", "cifar"), ("--also-architectures", "dcgan")]
+)
+def test_bench_train_names_an_unknown_choice_before_any_work(tmp_path, capsys, flag, value):
+    argv = ["bench", "train", flag, value, "--out", str(tmp_path / "t.json")]
+    assert main(argv) != 0
+    assert f"{flag} {value!r}" in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()

@@ -32,6 +32,8 @@ TUTORIAL_LATENT_DIM = 100
 
 
 PARTS = ("throughput", "quality")
+# Architectures the default recipe can take at any resolution (dcgan is 28x28 only).
+SCALING_ARCHITECTURES = tuple(a for a in networks.ARCHITECTURES if a != "dcgan")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -146,7 +148,7 @@ def _quality_options(args: argparse.Namespace) -> tuple[list[str], tuple[str, ..
     datasets, architectures = _names(args.datasets), tuple(_names(args.also_architectures))
     for flag, names, choices in (
         ("--datasets", datasets, time_to_quality.DATASETS),
-        ("--also-architectures", architectures, networks.ARCHITECTURES),
+        ("--also-architectures", architectures, SCALING_ARCHITECTURES),
     ):
         if set(names) - set(choices):
             raise ArtganError(f"{flag} {','.join(names)!r}: choose from {', '.join(choices)}")
