@@ -12,6 +12,7 @@ full-size float tensor; only images with alpha are composited in float at full s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
@@ -25,6 +26,9 @@ ORIENTATION_KEY = "orientation"  # raw only: EXIF orientation 1..8 still to appl
 _DEFAULTS = DataConfig()
 # ITU-R 601 luma, the weights of tf.image.rgb_to_grayscale.
 _LUMA = (0.2989, 0.5870, 0.1140)
+# Images up to this many decoded bytes (256 x 256 RGBA) are kept whole for the batched path;
+# larger ones are squared as soon as they are decoded.
+_MAX_BATCHED_IMAGE_BYTES = 256 * 256 * 4
 
 
 def _dense(feature: Any, default: Any) -> tf.Tensor:
@@ -98,13 +102,13 @@ def _composite(colour: tf.Tensor, alpha: tf.Tensor, background: tuple[int, int, 
 
 
 def _to_channels(pixels: tf.Tensor, channels: int) -> tf.Tensor:
-    """[H, W, 1 or 3] -> [H, W, channels]."""
+    """[..., 1 or 3] -> [..., channels] (one image or a batch)."""
     is_gray = tf.equal(tf.shape(pixels)[-1], 1)
     if channels == 1:
         return tf.cond(
             is_gray, lambda: pixels[..., :1], lambda: tf.image.rgb_to_grayscale(pixels[..., :3])
         )
-    return tf.cond(is_gray, lambda: tf.tile(pixels[..., :1], [1, 1, 3]), lambda: pixels[..., :3])
+    return tf.cond(is_gray, lambda: tf.concat([pixels[..., :1]] * 3, -1), lambda: pixels[..., :3])
 
 
 def decode_to_square(
@@ -117,6 +121,18 @@ def decode_to_square(
 ) -> tf.Tensor:
     """One encoded image -> float32 [resolution, resolution, channels] in [-1, 1]."""
     pixels = tf.io.decode_image(encoded, channels=0, expand_animations=False, dtype=tf.uint8)
+    return pixels_to_square(pixels, resolution, channels, fit, background, orientation)
+
+
+def pixels_to_square(
+    pixels: tf.Tensor,
+    resolution: int,
+    channels: int,
+    fit: str = _DEFAULTS.fit,
+    background: tuple[int, int, int] = _DEFAULTS.background_rgb(),
+    orientation: tf.Tensor | int = 1,
+) -> tf.Tensor:
+    """One decoded uint8 image [H, W, 1..4] -> float32 [resolution, resolution, channels]."""
     pixels = orient(pixels, orientation)
     num_channels = tf.shape(pixels)[-1]
     has_alpha = tf.logical_or(tf.equal(num_channels, 2), tf.equal(num_channels, 4))
@@ -137,28 +153,130 @@ def decode_to_square(
         return square_and_resize(_composite(colour, pixels[..., -1:], background))
 
     resized = tf.cond(has_alpha, transparent, lambda: square_and_resize(colour_of(pixels)))
-    resized = _to_channels(resized, channels)
+    return _scaled(_to_channels(resized, channels), resolution, channels)
+
+
+def _scaled(resized: tf.Tensor, resolution: int, channels: int) -> tf.Tensor:
+    """Resized pixels in 0..255 (one image or a batch) -> [-1, 1] with the static shape set."""
     resized = tf.clip_by_value(resized, 0.0, 255.0) / 127.5 - 1.0
-    return tf.ensure_shape(resized, [resolution, resolution, channels])
+    return tf.ensure_shape(resized, [*resized.shape[:-3], resolution, resolution, channels])
+
+
+def _decode_all(
+    encoded: tf.Tensor,
+    orientation: tf.Tensor,
+    to_square: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    square_shape: list[int],
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Decodes a batch once: (small images' uint8 pixels flattened one after another, every
+    image's shape [B, 3], large images' ``to_square(pixels, orientation)`` [B, ...] (zeros
+    for small ones)). Large images are squared at once, so a batch of photos never sits in
+    memory at full size."""
+    count = tf.shape(encoded)[0]
+    pixels = tf.TensorArray(tf.uint8, size=count, infer_shape=False, element_shape=[None])
+    shapes = tf.TensorArray(tf.int32, size=count, element_shape=[3])
+    squares = tf.TensorArray(tf.float32, size=count)
+
+    def decode(index: tf.Tensor, pixels: tf.TensorArray, shapes, squares):
+        image = tf.io.decode_image(
+            encoded[index], channels=0, expand_animations=False, dtype=tf.uint8
+        )
+        flat, square = tf.cond(
+            tf.size(image) <= _MAX_BATCHED_IMAGE_BYTES,
+            lambda: (tf.reshape(image, [-1]), tf.zeros(square_shape)),
+            lambda: (tf.zeros([0], tf.uint8), to_square(image, orientation[index])),
+        )
+        return (
+            index + 1,
+            pixels.write(index, flat),
+            shapes.write(index, tf.shape(image)),
+            squares.write(index, square),
+        )
+
+    _, pixels, shapes, squares = tf.while_loop(
+        lambda index, *_: index < count, decode, (0, pixels, shapes, squares)
+    )
+    # A TensorArray of no elements cannot concat (an empty batch).
+    flat = tf.cond(count > 0, pixels.concat, lambda: tf.zeros([0], tf.uint8))
+    return flat, tf.reshape(shapes.stack(), [-1, 3]), squares.stack()
+
+
+def _is_uniform_batch(shapes: tf.Tensor, orientation: tf.Tensor, fit: str) -> tf.Tensor:
+    """True when one batched path gives every image what the per-image path would: a
+    non-empty batch of same-shaped, small, upright, opaque images (square ones if padding)."""
+    first = shapes[:1]
+    checks = [
+        tf.reduce_all(tf.reduce_prod(shapes, axis=1) <= _MAX_BATCHED_IMAGE_BYTES),
+        tf.reduce_all(tf.equal(shapes, first)),
+        tf.reduce_all(tf.equal(orientation, 1)),
+        tf.reduce_all(tf.logical_or(tf.equal(first[:, 2], 1), tf.equal(first[:, 2], 3))),
+    ]
+    if fit != "crop":
+        checks.append(tf.reduce_all(tf.equal(first[:, 0], first[:, 1])))
+    return tf.logical_and(tf.size(orientation) > 0, tf.reduce_all(tf.stack(checks)))
+
+
+def _uniform_batch_to_square(
+    flat: tf.Tensor, shapes: tf.Tensor, resolution: int, channels: int
+) -> tf.Tensor:
+    """The batched path for ``_is_uniform_batch`` batches: the same pixels, far fewer ops."""
+    height, width, num_channels = shapes[0, 0], shapes[0, 1], shapes[0, 2]
+    pixels = tf.reshape(flat, tf.stack([-1, height, width, num_channels]))
+    if channels == 3:
+        pixels = tf.cond(
+            tf.equal(num_channels, 1), lambda: tf.tile(pixels, [1, 1, 1, 3]), lambda: pixels
+        )
+    side = tf.minimum(height, width)  # crop; padding only reaches here with square images
+    square = tf.image.resize_with_crop_or_pad(pixels, side, side)
+    resized = tf.image.resize(square, [resolution, resolution], antialias=True)
+    return _scaled(_to_channels(resized, channels), resolution, channels)
 
 
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, Any]:
-    """tf.Transform entry point (named by dotted path in the pipeline)."""
+    """tf.Transform entry point (named by dotted path in the pipeline).
+
+    Each image is decoded once. A batch of same-shaped, upright, opaque images (a typical data
+    set) is squared and resized in one go; any other batch image by image.
+    """
     data = DataConfig(**(custom_config or {}).get("data", {}))
     background = data.background_rgb()
     encoded = _dense(inputs[IMAGE_KEY], default=b"")
     if ORIENTATION_KEY in inputs:
-        orientation = _dense(inputs[ORIENTATION_KEY], default=1)
+        orientation = tf.cast(_dense(inputs[ORIENTATION_KEY], default=1), tf.int64)
     else:
         orientation = tf.ones(tf.shape(encoded), tf.int64)
-    images = tf.map_fn(
-        lambda item: decode_to_square(
-            item[0], data.resolution, data.channels, data.fit, background, item[1]
-        ),
-        (encoded, tf.cast(orientation, tf.int64)),
-        fn_output_signature=tf.TensorSpec([data.resolution, data.resolution, data.channels]),
+    res, channels = data.resolution, data.channels
+
+    def to_square(pixels: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+        return pixels_to_square(pixels, res, channels, data.fit, background, orientation)
+
+    flat, shapes, squares = _decode_all(encoded, orientation, to_square, [res, res, channels])
+
+    def image_by_image() -> tf.Tensor:
+        sizes = tf.reduce_prod(shapes, axis=1)
+        small = sizes <= _MAX_BATCHED_IMAGE_BYTES
+        sizes = tf.where(small, sizes, 0)  # large images were squared while decoding
+        starts = tf.cumsum(sizes, exclusive=True)
+
+        def one(index: tf.Tensor) -> tf.Tensor:
+            def from_pixels() -> tf.Tensor:
+                pixels = flat[starts[index] : starts[index] + sizes[index]]
+                return to_square(tf.reshape(pixels, shapes[index]), orientation[index])
+
+            return tf.cond(small[index], from_pixels, lambda: squares[index])
+
+        return tf.map_fn(
+            one,
+            tf.range(tf.shape(shapes)[0]),
+            fn_output_signature=tf.TensorSpec([res, res, channels]),
+        )
+
+    images = tf.cond(
+        _is_uniform_batch(shapes, orientation, data.fit),
+        lambda: _uniform_batch_to_square(flat, shapes, res, channels),
+        image_by_image,
     )
-    outputs = {IMAGE_KEY: images}
+    outputs = {IMAGE_KEY: tf.ensure_shape(images, [None, res, res, channels])}
     if LABEL_KEY in inputs:
         outputs[LABEL_KEY] = _dense(inputs[LABEL_KEY], default=-1)
     return outputs

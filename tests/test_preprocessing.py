@@ -233,3 +233,74 @@ def test_preprocessing_fn_without_labels_or_config_uses_defaults():
     assert LABEL_KEY not in outputs
     # DataConfig defaults: 16x16 grayscale.
     assert outputs[IMAGE_KEY].shape == (2, 16, 16, 1)
+
+
+def _noise_png(mode: str, width: int, height: int, seed: int) -> bytes:
+    depth = {"L": 0, "RGB": 3, "RGBA": 4, "LA": 2}[mode]
+    shape = (height, width, depth) if depth else (height, width)
+    return encode(np.random.default_rng(seed).integers(0, 256, shape), mode)
+
+
+def _traced(inputs: dict, config: dict) -> np.ndarray:
+    """preprocessing_fn run as Transform runs it: traced into a graph (both cond branches)."""
+    return tf.function(lambda: preprocessing_fn(inputs, config)[IMAGE_KEY])().numpy()
+
+
+def _one_by_one(pngs, orientations, resolution, channels, fit):
+    return np.stack(
+        [
+            decode(png, resolution, channels, fit=fit, orientation=orientation)
+            for png, orientation in zip(pngs, orientations, strict=True)
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "mode, width, height, fit, channels",
+    [
+        ("L", 28, 28, "crop", 1),  # Fashion-MNIST-like
+        ("L", 20, 12, "crop", 3),  # gray to RGB, cropped
+        ("RGB", 12, 20, "crop", 1),  # RGB to gray, cropped
+        ("RGB", 17, 17, "pad", 3),
+    ],
+)
+def test_batch_of_alike_images_matches_image_by_image(mode, width, height, fit, channels):
+    # Same-shaped, upright, opaque images take the batched path: it must give every image
+    # exactly what decoding it alone gives.
+    pngs = [_noise_png(mode, width, height, seed) for seed in range(5)]
+    inputs = {IMAGE_KEY: tf.constant([[png] for png in pngs])}
+    config = {"data": {"resolution": 8, "channels": channels, "fit": fit}}
+    batched = _traced(inputs, config)
+    expected = _one_by_one(pngs, [1] * 5, 8, channels, fit)
+    np.testing.assert_allclose(batched, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "pngs, orientations, fit",
+    [
+        ([_noise_png("L", 12, 12, 0), _noise_png("L", 16, 10, 1)], [1, 1], "crop"),  # sizes
+        ([_noise_png("RGB", 12, 12, 0), _noise_png("RGBA", 12, 12, 1)], [1, 1], "crop"),  # alpha
+        ([_noise_png("RGB", 12, 10, 0), _noise_png("RGB", 12, 10, 1)], [1, 6], "crop"),  # EXIF
+        ([_noise_png("RGB", 12, 10, 0), _noise_png("RGB", 12, 10, 1)], [1, 1], "pad"),  # pad
+        ([_noise_png("LA", 9, 9, 0), _noise_png("LA", 9, 9, 1)], [1, 1], "crop"),  # gray alpha
+        # Over 256x256x4 decoded bytes: squared while decoding, never batched whole.
+        ([_noise_png("RGB", 320, 300, 0), _noise_png("RGB", 12, 12, 1)], [1, 1], "crop"),
+        ([_noise_png("RGB", 320, 300, 0), _noise_png("RGB", 320, 300, 1)], [1, 1], "pad"),
+        ([_noise_png("L", 600, 500, 0), _noise_png("L", 600, 500, 1)], [1, 1], "crop"),
+    ],
+)
+def test_mixed_batches_match_image_by_image(pngs, orientations, fit):
+    inputs = {
+        IMAGE_KEY: tf.constant([[png] for png in pngs]),
+        "orientation": tf.constant([[o] for o in orientations], tf.int64),
+    }
+    config = {"data": {"resolution": 8, "channels": 3, "fit": fit}}
+    batched = _traced(inputs, config)
+    expected = _one_by_one(pngs, orientations, 8, 3, fit)
+    np.testing.assert_allclose(batched, expected, atol=1e-5)
+
+
+def test_empty_batch_gives_no_images():
+    inputs = {IMAGE_KEY: tf.zeros([0, 1], tf.string)}
+    outputs = preprocessing_fn(inputs, {"data": {"resolution": 8, "channels": 1}})
+    assert outputs[IMAGE_KEY].shape == (0, 8, 8, 1)
