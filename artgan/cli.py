@@ -50,6 +50,11 @@ def _add_run(commands) -> None:
         action="store_true",
         help="fail the run when ExampleValidator finds anomalies (default: report them)",
     )
+    run.add_argument(
+        "--transform-statistics",
+        action="store_true",
+        help="Transform also writes TFDV statistics before and after preprocessing (slower)",
+    )
     _add_eval_arguments(run)
     run.add_argument("--model-name", default=SERVING.model_name)
     run.add_argument(
@@ -190,6 +195,7 @@ def _config_from_args(args) -> PipelineConfig:
             background=args.background,
             max_pixels=args.max_pixels,
             stop_on_anomalies=args.stop_on_anomalies,
+            transform_statistics=args.transform_statistics,
         ),
         train=cli_train.train_from_args(args),
         eval=_eval_from_args(args),

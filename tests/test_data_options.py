@@ -20,9 +20,11 @@ def test_run_flags_reach_the_data_config():
             "--max-pixels",
             "4096",
             "--stop-on-anomalies",
+            "--transform-statistics",
         ]
     )
     data = cli._config_from_args(args).data
+    assert data.transform_statistics
     assert (data.fit, data.background, data.max_pixels, data.stop_on_anomalies) == (
         "pad",
         "#102030",

@@ -74,3 +74,17 @@ def test_warm_start_feeds_the_latest_blessed_model_to_the_trainer(tmp_path):
     assert base_model.producer_component_id == BASELINE_RESOLVER_ID  # the evaluator's baseline
     assert base_model.output_key == "model"
     assert "base_model" not in trainer_inputs(False)
+
+
+def test_transform_statistics_are_off_unless_asked_for(tmp_path):
+    # StatisticsGen already describes the input; Transform's own statistics only cost time.
+    def transform_of(config: PipelineConfig):
+        pipeline = create_pipeline(config, str(tmp_path), str(tmp_path / "r"), str(tmp_path / "s"))
+        return {c.id: c for c in pipeline.components}["Transform"]
+
+    assert transform_of(PipelineConfig()).exec_properties["disable_statistics"] == 1
+    asked = PipelineConfig()
+    asked = dataclasses.replace(
+        asked, data=dataclasses.replace(asked.data, transform_statistics=True)
+    )
+    assert transform_of(asked).exec_properties["disable_statistics"] == 0

@@ -59,6 +59,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--resolution", type=int, default=data.resolution)
     parser.add_argument("--channels", type=int, choices=(1, 3), default=data.channels)
     parser.add_argument(
+        "--transform-statistics",
+        action="store_true",
+        help="Transform also computes TFDV statistics, as `artgan run --transform-statistics`",
+    )
+    parser.add_argument(
         "--work-dir", default="", help="where outputs go (default: a temporary folder, removed)"
     )
 
@@ -70,7 +75,11 @@ def run(args) -> dict:
     data_dir = os.path.abspath(args.data)
     if not os.path.isdir(data_dir):
         raise ArtganError(f"--data {args.data!r} is not a folder")
-    data = DataConfig(resolution=args.resolution, channels=args.channels)
+    data = DataConfig(
+        resolution=args.resolution,
+        channels=args.channels,
+        transform_statistics=args.transform_statistics,
+    )
     data.validate()
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="artgan-bench-ingest-")
     os.makedirs(work_dir, exist_ok=True)
@@ -298,7 +307,7 @@ def run_transform(examples_dir: str, out_dir: str, data: dict, beam_args: list[s
         "custom_config": json.dumps({"data": data}),
         "splits_config": None,
         "force_tf_compat_v1": 0,
-        "disable_statistics": 0,  # the pipeline's Transform computes its statistics too
+        "disable_statistics": int(not data["transform_statistics"]),  # as the pipeline's
     }
     context = base_beam_executor.BaseBeamExecutor.Context(
         make_beam_pipeline_fn=lambda: beam.Pipeline(argv=beam_args)
