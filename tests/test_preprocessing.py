@@ -283,6 +283,18 @@ def test_batch_of_alike_images_matches_image_by_image(mode, width, height, fit, 
         ([_noise_png("RGB", 12, 10, 0), _noise_png("RGB", 12, 10, 1)], [1, 6], "crop"),  # EXIF
         ([_noise_png("RGB", 12, 10, 0), _noise_png("RGB", 12, 10, 1)], [1, 1], "pad"),  # pad
         ([_noise_png("LA", 9, 9, 0), _noise_png("LA", 9, 9, 1)], [1, 1], "crop"),  # gray alpha
+        # Batched images around one that is not: each lands in its own row.
+        (
+            [
+                _noise_png("RGB", 12, 12, 0),
+                _noise_png("RGB", 16, 10, 1),
+                _noise_png("RGB", 12, 12, 2),
+            ],
+            [1, 1, 1],
+            "crop",
+        ),
+        # The first image cannot be batched: none is.
+        ([_noise_png("RGBA", 9, 9, 0), _noise_png("RGB", 9, 9, 1)], [1, 1], "crop"),
         # Over 256x256x4 decoded bytes: squared while decoding, never batched whole.
         ([_noise_png("RGB", 320, 300, 0), _noise_png("RGB", 12, 12, 1)], [1, 1], "crop"),
         ([_noise_png("RGB", 320, 300, 0), _noise_png("RGB", 320, 300, 1)], [1, 1], "pad"),

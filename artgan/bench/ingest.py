@@ -307,7 +307,7 @@ def run_transform(examples_dir: str, out_dir: str, data: dict, beam_args: list[s
         "custom_config": json.dumps({"data": data}),
         "splits_config": None,
         "force_tf_compat_v1": 0,
-        "disable_statistics": int(not data["transform_statistics"]),  # as the pipeline's
+        "disable_statistics": int(not DataConfig(**data).transform_statistics),  # as the pipeline
     }
     context = base_beam_executor.BaseBeamExecutor.Context(
         make_beam_pipeline_fn=lambda: beam.Pipeline(argv=beam_args)
