@@ -63,3 +63,27 @@ def test_bench_train_names_an_unknown_choice_before_any_work(tmp_path, capsys, f
     assert main(argv) != 0
     assert f"{flag} {value!r}" in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
+
+
+def test_bench_ingest_measures_every_stage_from_a_cold_page_cache(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "images"
+    for label in ("a", "b"):
+        (data / label).mkdir(parents=True)
+        for index in range(6):
+            pixels = np.random.default_rng(index).integers(0, 256, (12, 12), dtype=np.uint8)
+            Image.fromarray(pixels).save(data / label / f"{index}.png")
+    (data / "a" / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "ingest.json"
+    flags = ["--modes", "in_memory", "--subset", "0", "--resolution", "8"]
+    assert main(["bench", "ingest", "--data", str(data), "--out", str(out), *flags]) == 0
+
+    result = json.loads(out.read_text())["result"]
+    assert result["page_cache"] == "cold" and result["evicted_files"] == 13
+    assert result["raw_read"]["first_pass"]["files"] == 13
+    example_gen = result["example_gen"]["in_memory"]
+    assert (example_gen["num_examples"], example_gen["num_skipped"]) == (12, 1)
+    assert example_gen["times_raw_read"] > 0
+    assert result["transform"]["in_memory"]["images_per_second"] > 0

@@ -2,9 +2,11 @@
 
 ``artgan bench ingest --data DIR`` (e.g. the 70,000 Fashion-MNIST PNGs written by
 ``artgan data fashion-mnist``) times, in one run: reading every image file's bytes (twice: the
-first pass may come from disk, the second from the page cache), ImageExampleGen's executor in
-each Beam mode, ImageExampleGen on the first ``--subset`` files (peak memory against the number
-of images) and TFX's Transform executor with artgan's preprocessing_fn on the examples written.
+first pass from disk, the second from the page cache), ImageExampleGen's executor in each Beam
+mode (also from disk: with ``--page-cache cold``, the default, the folder's files are dropped
+from the page cache before each, as for a folder nobody read lately), ImageExampleGen on the
+first ``--subset`` files (peak memory against the number of images) and TFX's Transform
+executor with artgan's preprocessing_fn on the examples written.
 Every stage runs in a fresh child process; its peak memory is the sum of the resident memory
 of that process and its children (Beam workers; shared pages count once per process), sampled
 every 0.2 s, next to the process's own ``ru_maxrss`` and that of an idle child (TFX, Beam and
@@ -59,6 +61,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--resolution", type=int, default=data.resolution)
     parser.add_argument("--channels", type=int, choices=(1, 3), default=data.channels)
     parser.add_argument(
+        "--page-cache",
+        choices=("cold", "warm"),
+        default="cold",
+        help="cold: drop the folder's files from the page cache before the first raw read and "
+        "each ImageExampleGen run; warm: leave it (%(default)s)",
+    )
+    parser.add_argument(
         "--transform-statistics",
         action="store_true",
         help="Transform also computes TFDV statistics, as `artgan run --transform-statistics`",
@@ -86,6 +95,10 @@ def run(args) -> dict:
     try:
         result: dict = {"data": data_dir, "data_config": dataclasses.asdict(data)}
         result["idle_child"] = _in_child(_import_only)
+        cold = args.page_cache == "cold"
+        result["page_cache"] = args.page_cache
+        if cold:
+            result["evicted_files"] = evict_from_page_cache(data_dir)
         raw = [_in_child(_read_all_files, data_dir, measure_memory=False) for _ in range(2)]
         result["raw_read"] = {"first_pass": raw[0], "second_pass": raw[1]}
         num_files = raw[0]["files"]
@@ -95,6 +108,8 @@ def run(args) -> dict:
         examples_dir = ""
         for mode in _modes(args.modes):
             out = os.path.join(work_dir, f"examples_{mode}")
+            if cold:
+                evict_from_page_cache(data_dir)
             stage = _in_child(_run_example_gen, data_dir, out, _beam_args(mode, args.workers))
             _add_rates(stage, num_files, baseline)
             result["example_gen"][_mode_name(mode, args.workers)] = stage
@@ -104,6 +119,8 @@ def run(args) -> dict:
             subset_dir = os.path.join(work_dir, "subset")
             _link_first_files(data_dir, list_image_files(data_dir)[: args.subset], subset_dir)
             out = os.path.join(work_dir, "examples_subset")
+            if cold:
+                evict_from_page_cache(data_dir)
             stage = _in_child(_run_example_gen, subset_dir, out, _beam_args("in_memory", 1))
             _add_rates(stage, args.subset, None)
             result["example_gen_subset"] = {"files": args.subset, "in_memory": stage}
@@ -146,6 +163,25 @@ def _add_rates(stage: dict, num_images: int, raw_read_seconds: float | None) -> 
     stage["images_per_second"] = round(num_images / stage["seconds"], 1)
     if raw_read_seconds:
         stage["times_raw_read"] = round(stage["seconds"] / raw_read_seconds, 2)
+
+
+def evict_from_page_cache(data_dir: str) -> int:
+    """Drops every image file under data_dir from the page cache (posix_fadvise DONTNEED: no
+    root needed); the next read comes from disk. Returns how many files were evicted."""
+    from artgan.components.image_example_gen.listing import list_image_files
+
+    evicted = 0
+    for path in list_image_files(data_dir):
+        try:
+            descriptor = os.open(os.path.join(data_dir, *path.split("/")), os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+            evicted += 1
+        finally:
+            os.close(descriptor)
+    return evicted
 
 
 def _link_first_files(data_dir: str, paths: list[str], out_dir: str) -> None:
