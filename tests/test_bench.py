@@ -33,24 +33,36 @@ def test_bench_lists_benchmarks_without_importing_them(capsys):
 def test_bench_train_time_to_quality_scores_both_recipes_over_equal_budgets(tmp_path):
     out = tmp_path / "train.json"
     argv = ["bench", "train", "--only", "quality", "--datasets", "digits", "--samples", "400"]
-    assert main([*argv, "--budget-seconds", "2", "--slice-seconds", "1", "--out", str(out)]) == 0
+    argv += ["--budget-seconds", "2", "--slice-seconds", "1", "--seeds", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
 
     result = json.loads(out.read_text())["result"]["time_to_quality"]["digits"]
     assert result["real_images"] == 1797
     assert result["classifier_heldout_accuracy"] > 0.8
-    recipes = result["recipes"]
-    assert set(recipes) == {"default", "dcgan"}
-    assert (recipes["default"]["resolution"], recipes["dcgan"]["resolution"]) == (16, 28)
-    assert recipes["default"]["conditional"] and not recipes["dcgan"]["conditional"]
-    for recipe in recipes.values():
-        seconds = [point["train_seconds"] for point in recipe["curve"]]
-        assert len(seconds) == 3 and seconds == sorted(seconds)
-        assert seconds[-1] >= 2.0  # each recipe got the whole budget of its own time
-        assert recipe["steps"] > 0
-        # Two seconds of training is far from the real images' own train-vs-heldout distance.
-        assert recipe["final_fd"] > 2 * result["fd_floor_train_vs_heldout"]
-        assert open(recipe["grid"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-    expected_ratio = recipes["default"]["final_fd"] / recipes["dcgan"]["final_fd"]
+    assert [run["seed"] for run in result["runs"]] == [0, 1]
+    grids = set()
+    for run in result["runs"]:
+        recipes = run["recipes"]
+        assert set(recipes) == {"default", "dcgan"}
+        assert (recipes["default"]["resolution"], recipes["dcgan"]["resolution"]) == (16, 28)
+        assert recipes["default"]["conditional"] and not recipes["dcgan"]["conditional"]
+        for recipe in recipes.values():
+            seconds = [point["train_seconds"] for point in recipe["curve"]]
+            assert len(seconds) == 3 and seconds == sorted(seconds)
+            assert seconds[-1] >= 2.0  # each recipe got the whole budget of its own time
+            assert recipe["steps"] > 0
+            # Two seconds of training is far from the real images' train-vs-heldout distance.
+            assert recipe["final_fd"] > 2 * result["fd_floor_train_vs_heldout"]
+            assert open(recipe["grid"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+            grids.add(recipe["grid"])
+    assert len(grids) == 4  # one per recipe and seed
+    finals = {
+        name: sorted(run["recipes"][name]["final_fd"] for run in result["runs"])
+        for name in ("default", "dcgan")
+    }
+    assert result["default_fd_median"] == pytest.approx(sum(finals["default"]) / 2)
+    assert result["reference_fd_median"] == pytest.approx(sum(finals["dcgan"]) / 2)
+    expected_ratio = result["default_fd_median"] / result["reference_fd_median"]
     assert result["default_vs_reference_fd"] == pytest.approx(expected_ratio)
     assert result["aim_met"] == (expected_ratio <= 0.5)
 
@@ -62,6 +74,12 @@ def test_bench_train_names_an_unknown_choice_before_any_work(tmp_path, capsys, f
     argv = ["bench", "train", flag, value, "--out", str(tmp_path / "t.json")]
     assert main(argv) != 0
     assert f"{flag} {value!r}" in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_bench_train_needs_a_seed(tmp_path, capsys):
+    assert main(["bench", "train", "--seeds", "0", "--out", str(tmp_path / "t.json")]) != 0
+    assert "--seeds >= 1" in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
 
 

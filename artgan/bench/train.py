@@ -69,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     quality.add_argument(
         "--samples", type=int, default=10_000, help="generated images scored per point"
     )
+    quality.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="training seeds per data set; the aim is judged on median FDs (%(default)s)",
+    )
 
 
 def tutorial_step_fn(generator, discriminator, batch_size: int):
@@ -154,8 +160,10 @@ def _quality_options(args: argparse.Namespace) -> tuple[list[str], tuple[str, ..
             raise ArtganError(f"{flag} {','.join(names)!r}: choose from {', '.join(choices)}")
     if not datasets:
         raise ArtganError("--datasets is empty")
-    if args.budget_seconds <= 0 or args.slice_seconds <= 0 or args.samples < 2:
-        raise ArtganError("--budget-seconds and --slice-seconds must be > 0, --samples >= 2")
+    if args.budget_seconds <= 0 or args.slice_seconds <= 0 or args.samples < 2 or args.seeds < 1:
+        raise ArtganError(
+            "--budget-seconds and --slice-seconds must be > 0, --samples >= 2, --seeds >= 1"
+        )
     return datasets, architectures
 
 
@@ -169,6 +177,7 @@ def quality(args: argparse.Namespace, datasets: list[str], architectures: tuple[
             args.slice_seconds,
             args.samples,
             grids_dir,
+            seeds=tuple(range(args.seeds)),
             also_architectures=architectures,
         )
         for name in datasets
