@@ -121,19 +121,6 @@ def _to_channels(pixels: tf.Tensor, channels: int) -> tf.Tensor:
     return tf.cond(is_gray, lambda: tf.concat([pixels[..., :1]] * 3, -1), lambda: pixels[..., :3])
 
 
-def decode_to_square(
-    encoded: tf.Tensor,
-    resolution: int,
-    channels: int,
-    fit: str = _DEFAULTS.fit,
-    background: tuple[int, int, int] = _DEFAULTS.background_rgb(),
-    orientation: tf.Tensor | int = 1,
-) -> tf.Tensor:
-    """One encoded image -> float32 [resolution, resolution, channels] in [-1, 1]."""
-    pixels = tf.io.decode_image(encoded, channels=0, expand_animations=False, dtype=tf.uint8)
-    return pixels_to_square(pixels, resolution, channels, fit, background, orientation)
-
-
 def pixels_to_square(
     pixels: tf.Tensor,
     resolution: int,

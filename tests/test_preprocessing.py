@@ -13,8 +13,8 @@ from artgan.components.image_example_gen.images import ingest_bytes
 from artgan.models.preprocessing import (
     IMAGE_KEY,
     LABEL_KEY,
-    decode_to_square,
     orient,
+    pixels_to_square,
     preprocessing_fn,
 )
 
@@ -42,7 +42,9 @@ def solid_rect(mode: str, value, width: int, height: int) -> bytes:
 
 
 def decode(encoded: bytes, resolution: int = 8, channels: int = 3, **options) -> np.ndarray:
-    return decode_to_square(tf.constant(encoded), resolution, channels, **options).numpy()
+    """One image the per-image way: decoded with TF as Transform decodes, then squared."""
+    pixels = tf.io.decode_image(encoded, channels=0, expand_animations=False, dtype=tf.uint8)
+    return pixels_to_square(pixels, resolution, channels, **options).numpy()
 
 
 def test_pure_red_png_is_plus_one_minus_one_minus_one():
