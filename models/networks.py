@@ -1,8 +1,12 @@
-"""Generator/discriminator architectures by name, and ``conv``: a DCGAN-class pair that scales.
+"""Generator/discriminator architectures by name, and ``conv``: the default pair, which scales.
 
-``conv``'s generator maps a latent vector to a 4x4 feature map and doubles the size per block
-until the configured resolution; the discriminator mirrors it. Images are in [-1, 1] (tanh),
-NHWC. ``build_networks`` picks an architecture from ``ARCHITECTURES`` by config name.
+``conv``'s generator maps a latent vector to a 4x4 feature map and doubles the size per
+residual up block until the configured resolution; the discriminator mirrors it with residual
+down blocks. Each block is one DCGAN-style 4x4 (transposed) convolution plus a 1x1 shortcut of
+the resampled input, so it costs little more than a plain DCGAN (issue 5, Fashion-MNIST at
+32x32 for 300 s: FD 51 against 57-72 without the shortcuts). The discriminator is regularised
+by R1 (``TrainConfig.r1_gamma``) rather than spectral norm, as in StyleGAN2. Images are in
+[-1, 1] (tanh), NHWC. ``build_networks`` picks an architecture from ``ARCHITECTURES`` by name.
 """
 
 from __future__ import annotations
@@ -20,6 +24,27 @@ def num_up_blocks(resolution: int) -> int:
     return int(math.log2(resolution)) - 2
 
 
+_RESIDUAL_SCALE = 0.5**0.5  # keeps the variance of main + shortcut that of one path
+
+
+def _up_block(x, filters: int):
+    """2x upsampling: a 4x4 transposed conv, plus a 1x1 shortcut of the upsampled input."""
+    main = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
+    main = layers.ReLU()(layers.BatchNormalization()(main))
+    shortcut = layers.Conv2D(filters, 1, use_bias=False)(layers.UpSampling2D()(x))
+    return layers.Rescaling(_RESIDUAL_SCALE)(layers.Add()([main, shortcut]))
+
+
+def _down_block(x, filters: int, dropout: float):
+    """2x downsampling: a strided 4x4 conv, plus a 1x1 shortcut of the average-pooled input."""
+    main = layers.LeakyReLU(0.2)(layers.Conv2D(filters, 4, strides=2, padding="same")(x))
+    shortcut = layers.Conv2D(filters, 1, use_bias=False)(layers.AveragePooling2D(2)(x))
+    main = layers.Rescaling(_RESIDUAL_SCALE)(layers.Add()([main, shortcut]))
+    if dropout:
+        main = layers.Dropout(dropout)(main)
+    return main
+
+
 def build_generator(
     latent_dim: int, resolution: int, channels: int, width: int = 128
 ) -> keras.Model:
@@ -32,9 +57,7 @@ def build_generator(
     filters = width
     for _ in range(num_up_blocks(resolution)):
         filters = max(filters // 2, 16)
-        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
+        x = _up_block(x, filters)
     images = layers.Conv2D(channels, 3, padding="same", activation="tanh", dtype="float32")(x)
     return keras.Model(latents, images, name="generator")
 
@@ -51,10 +74,7 @@ def build_discriminator(
     x = images
     filters = width
     for _ in range(num_up_blocks(resolution) + 1):
-        x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
-        x = layers.LeakyReLU(0.2)(x)
-        if dropout:
-            x = layers.Dropout(dropout)(x)
+        x = _down_block(x, filters, dropout)
         filters *= 2
     x = layers.Flatten()(x)
     logits = layers.Dense(1, dtype="float32", name=LOGITS_LAYER)(x)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import pytest
 import tensorflow as tf
 
 from artgan.errors import ArtganError
-from artgan.models.networks import ARCHITECTURES, build_networks
+from artgan.models.networks import ARCHITECTURES, build_networks, num_up_blocks
 from artgan.pipeline.config import DataConfig, TrainConfig
 
 SMALL = TrainConfig(latent_dim=8, generator_width=32, discriminator_width=8)
@@ -42,3 +43,22 @@ def test_config_names_unknown_choices(field, value):
 
 def test_every_architecture_is_buildable_by_name():
     assert set(ARCHITECTURES) == {"conv", "resnet", "dcgan"}
+
+
+@pytest.mark.parametrize("resolution", [8, 32])
+def test_conv_blocks_carry_a_shortcut_around_each_convolution(resolution):
+    generator, discriminator = build_networks(SMALL, DataConfig(resolution, 1))
+    adds = [
+        sum(isinstance(layer, keras.layers.Add) for layer in m.layers)
+        for m in (generator, discriminator)
+    ]
+    assert adds == [num_up_blocks(resolution), num_up_blocks(resolution) + 1]
+    # With every strided 4x4 convolution of D silenced, images still reach the logit through
+    # the shortcuts (a plain DCGAN discriminator would answer the same for any image).
+    for layer in discriminator.layers:
+        if isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (4, 4):
+            layer.kernel.assign(tf.zeros_like(layer.kernel))
+            layer.bias.assign(tf.zeros_like(layer.bias))
+    images = tf.random.uniform([2, resolution, resolution, 1], -1.0, 1.0, seed=1)
+    logits = discriminator(images, training=False).numpy()
+    assert abs(logits[0, 0] - logits[1, 0]) > 1e-4
