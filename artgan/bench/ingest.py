@@ -271,8 +271,8 @@ def _read_all_files(data_dir: str) -> dict:
     return {
         "files": len(paths),
         "bytes": total,
-        "list_seconds": round(listed - started, 3),
-        "read_seconds": round(read - listed, 3),
+        "list_seconds": round(listed - started, 6),
+        "read_seconds": round(read - listed, 6),
     }
 
 
