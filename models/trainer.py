@@ -147,7 +147,7 @@ def train_gan(
         if warm_start_dir:
             log.info("(the run being resumed began from %s)", warm_start_dir)
     elif warm_start_dir:
-        warm_start.restore_training_state(state, warm_start_dir)
+        warm_start.restore_training_state(state, warm_start_dir, trainer.augment_probability)
         log.info("initialised G, D, EMA and optimisers from %s", warm_start_dir)
     first_step = int(step_counter)
     batches = iter(strategy.experimental_distribute_dataset(dataset.rebatch(global_batch)))
@@ -177,7 +177,7 @@ def train_gan(
         os.path.join(run_dir, "samples", "final.png"),
     )
     if state_dir:
-        warm_start.save_training_state(state, state_dir)
+        warm_start.save_training_state(state, state_dir, trainer.augment_probability)
     return ema.model
 
 

@@ -1,7 +1,8 @@
 """Warm start: a training run that begins from the latest blessed model's training state.
 
 The exported SavedModel holds only the EMA generator, so the Trainer also writes the whole
-training state (G, D, the EMA generator and both optimisers) as a ``tf.train.Checkpoint`` into
+training state (G, D, the EMA generator, both optimisers and ADA's augmentation probability
+when adaptive) as a ``tf.train.Checkpoint`` into
 the Model artifact, beside ``Format-Serving`` (``<model uri>/training_state/``) so that the
 Pusher, which copies ``Format-Serving`` only, does not ship it. A warm-started run restores that
 state and trains ``train_steps`` more steps; the networks must have the same shapes.
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 TRAIN_CONFIG_FILE = "train_config.json"  # in the ModelRun folder and the model's assets.extra
 TRAINING_STATE_DIR = "training_state"  # in the Model artifact, beside Format-Serving
 _STATE_PREFIX = "state"
+_AUGMENT_PROBABILITY = "augment_probability"  # its name in the state, when ADA is on
 # The config fields that decide the networks' variable shapes (num_classes is checked too).
 SHAPE_FIELDS = (
     ("data", "resolution"),
@@ -64,19 +66,36 @@ def _unscaled(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimiz
     return getattr(optimizer, "inner_optimizer", optimizer)
 
 
-def save_training_state(state: tf.train.Checkpoint, directory: str) -> None:
+def save_training_state(
+    state: tf.train.Checkpoint, directory: str, augment_probability: tf.Variable | None = None
+) -> None:
+    """Writes ``state`` (and ADA's probability, when adaptive augmentation is on, which
+    ``state`` then tracks too)."""
+    if augment_probability is not None:
+        setattr(state, _AUGMENT_PROBABILITY, augment_probability)
     state.write(os.path.join(directory, _STATE_PREFIX))
 
 
-def restore_training_state(state: tf.train.Checkpoint, directory: str) -> None:
-    """Loads ``directory``'s state into ``state``, whose optimisers must already be built."""
+def restore_training_state(
+    state: tf.train.Checkpoint, directory: str, augment_probability: tf.Variable | None = None
+) -> None:
+    """Loads ``directory``'s state into ``state``, whose optimisers must already be built, and
+    ADA's probability into ``augment_probability`` when both runs adapt it (a state without
+    one leaves it at its start, 0)."""
+    prefix = os.path.join(directory, _STATE_PREFIX)
     try:
-        state.read(os.path.join(directory, _STATE_PREFIX)).assert_existing_objects_matched()
+        state.read(prefix).assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
         raise ArtganError(
             f"warm start: the training state in {directory} does not fit this model ({error}); "
             "turn train.warm_start off (run without --warm-start) to train from scratch"
         ) from error
+    saved = {name.split("/")[0] for name, _ in tf.train.list_variables(prefix)}
+    if augment_probability is not None and _AUGMENT_PROBABILITY in saved:
+        tf.train.Checkpoint(**{_AUGMENT_PROBABILITY: augment_probability}).read(
+            prefix
+        ).expect_partial()
+        log.info("ADA's augmentation probability continues from %.3f", float(augment_probability))
 
 
 def warm_start_source(

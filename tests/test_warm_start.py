@@ -90,6 +90,32 @@ def test_a_crash_checkpoint_takes_precedence_over_warm_start(previous, tmp_path,
     assert updates_in(model) == 4  # 2 before the crash + 2 after; not the previous model's 4
 
 
+def saved_augment_probability(serving_model_dir: str) -> float | None:
+    state = os.path.join(os.path.dirname(serving_model_dir), TRAINING_STATE_DIR, "state")
+    key = "augment_probability/.ATTRIBUTES/VARIABLE_VALUE"
+    reader = tf.train.load_checkpoint(state)
+    return float(reader.get_tensor(key)) if reader.has_tensor(key) else None
+
+
+def test_ada_probability_carries_over_a_warm_start(previous, tmp_path, caplog):
+    ada = dataclasses.replace(
+        TRAIN, augment="translation,cutout", augment_adaptive=True, ada_target=0.01
+    )
+    # So low a target that D exceeds it from the first steps on these images: p climbs from 0.
+    first = train_model(tmp_path, "ada", ada)
+    carried = saved_augment_probability(first)
+    assert carried is not None and carried > 0.0
+    with caplog.at_level("INFO"):
+        warm = dataclasses.replace(ada, train_steps=2, warm_start=True)
+        second = train_model(tmp_path, "ada_next", warm, base_model=first)
+    assert f"continues from {carried:.3f}" in caplog.text
+    assert saved_augment_probability(second) >= carried  # it went on climbing from there
+    # A state from a run without ADA warm-starts an adaptive one at p = 0, without complaint.
+    assert saved_augment_probability(previous) is None
+    third = train_model(tmp_path, "ada_from_plain", warm, base_model=previous)
+    assert saved_augment_probability(third) is not None
+
+
 def test_different_network_shapes_are_refused_naming_the_fields(previous, tmp_path):
     bigger = dataclasses.replace(WARM, latent_dim=16, architecture="resnet")
     with pytest.raises(ArtganError) as raised:
