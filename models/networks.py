@@ -4,9 +4,10 @@
 residual up block until the configured resolution; the discriminator mirrors it with residual
 down blocks. Each block is one DCGAN-style 4x4 (transposed) convolution plus a 1x1 shortcut of
 the resampled input, so it costs little more than a plain DCGAN (issue 5, Fashion-MNIST at
-32x32 for 300 s: FD 51 against 57-72 without the shortcuts). The discriminator is regularised
-by R1 (``TrainConfig.r1_gamma``) rather than spectral norm, as in StyleGAN2. Images are in
-[-1, 1] (tanh), NHWC. ``build_networks`` picks an architecture from ``ARCHITECTURES`` by name.
+32x32 for 300 s: FD 51 with the shortcuts on two seeds; 57 and 72 without them). The
+discriminator is regularised by R1 (``TrainConfig.r1_gamma``) rather than spectral norm, as in
+StyleGAN2. Images are in [-1, 1] (tanh), NHWC. ``build_networks`` picks an architecture from
+``ARCHITECTURES`` by name.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Warm start: a training run that begins from the latest blessed model's training state.
 
 The exported SavedModel holds only the EMA generator, so the Trainer also writes the whole
-training state (G, D, the EMA generator, both optimisers and ADA's augmentation probability
-when adaptive) as a ``tf.train.Checkpoint`` into
-the Model artifact, beside ``Format-Serving`` (``<model uri>/training_state/``) so that the
-Pusher, which copies ``Format-Serving`` only, does not ship it. A warm-started run restores that
+training state (G, D, the EMA generator, both optimisers and, when adaptive, ADA's
+augmentation probability) as a ``tf.train.Checkpoint`` into the Model artifact, beside
+``Format-Serving`` (``<model uri>/training_state/``) so that the Pusher, which copies
+``Format-Serving`` only, does not ship it. A warm-started run restores that
 state and trains ``train_steps`` more steps; the networks must have the same shapes.
 """
 
