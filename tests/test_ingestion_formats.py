@@ -382,7 +382,7 @@ def test_unreadable_file_is_skipped(tmp_path):
             reason = _skip_reason_as_nobody(path)
         else:
             with pytest.raises(images.SkippedFile) as skipped:
-                images.ingest_file(path, MAX_PIXELS)
+                images.read_file(path)
             reason = skipped.value.reason
         assert reason == images.UNREADABLE
     finally:
@@ -397,7 +397,7 @@ def _skip_reason_as_nobody(path: str) -> str:
         "import sys\n"
         "from artgan.components.image_example_gen import images\n"
         "try:\n"
-        "    images.ingest_file(sys.argv[1], 100)\n"
+        "    images.read_file(sys.argv[1])\n"
         "except images.SkippedFile as skipped:\n"
         "    print(skipped.reason)\n"
     )

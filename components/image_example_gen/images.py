@@ -110,11 +110,6 @@ def _read_local_file(path: str) -> bytes:
         raise SkippedFile(UNREADABLE, f"{type(error).__name__}: {error.strerror}") from None
 
 
-def ingest_file(path: str, max_pixels: int) -> IngestedImage:
-    """Reads, checks and (where needed) normalises one image file."""
-    return ingest_bytes(read_file(path), max_pixels)
-
-
 def ingest_bytes(data: bytes, max_pixels: int, normalize: bool = False) -> IngestedImage:
     """Checks and (where needed, or always with ``normalize``) normalises one encoded image."""
     try:
