@@ -169,7 +169,13 @@ def evict_from_page_cache(data_dir: str) -> int:
     """Drops every image file under data_dir from the page cache (posix_fadvise DONTNEED: no
     root needed); the next read comes from disk. Returns how many files were evicted."""
     from artgan.components.image_example_gen.listing import list_image_files
+    from artgan.errors import ArtganError
 
+    if not hasattr(os, "posix_fadvise"):
+        raise ArtganError(
+            "--page-cache cold needs posix_fadvise (Linux) to drop files from the page cache; "
+            "use --page-cache warm here"
+        )
     evicted = 0
     for path in list_image_files(data_dir):
         try:
