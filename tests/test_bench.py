@@ -105,3 +105,12 @@ def test_bench_ingest_measures_every_stage_from_a_cold_page_cache(tmp_path):
     assert (example_gen["num_examples"], example_gen["num_skipped"]) == (12, 1)
     assert example_gen["times_raw_read"] > 0
     assert result["transform"]["in_memory"]["images_per_second"] > 0
+
+
+def test_cold_page_cache_says_what_it_needs_where_it_cannot_work(tmp_path, monkeypatch):
+    from artgan.bench import ingest
+    from artgan.errors import ArtganError
+
+    monkeypatch.delattr("os.posix_fadvise")  # as on macOS
+    with pytest.raises(ArtganError, match="--page-cache warm"):
+        ingest.evict_from_page_cache(str(tmp_path))
