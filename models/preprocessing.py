@@ -14,6 +14,7 @@ resized together, which gives the same pixels at under half the cost per image.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -243,19 +244,38 @@ def _batch_to_square(
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, Any]:
     """tf.Transform entry point (named by dotted path in the pipeline)."""
     data = DataConfig(**(custom_config or {}).get("data", {}))
-    background = data.background_rgb()
     encoded = _dense(inputs[IMAGE_KEY], default=b"")
     if ORIENTATION_KEY in inputs:
         orientation = tf.cast(_dense(inputs[ORIENTATION_KEY], default=1), tf.int64)
     else:
         orientation = tf.ones(tf.shape(encoded), tf.int64)
-    res, channels = data.resolution, data.channels
-
-    def to_square(pixels: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
-        return pixels_to_square(pixels, res, channels, data.fit, background, orientation)
-
-    images = _batch_to_square(encoded, orientation, to_square, data.fit, [res, res, channels])
-    outputs = {IMAGE_KEY: images}
+    to_squares = squares_function(data.resolution, data.channels, data.fit, data.background_rgb())
+    outputs = {IMAGE_KEY: to_squares(encoded, orientation)}
     if LABEL_KEY in inputs:
         outputs[LABEL_KEY] = _dense(inputs[LABEL_KEY], default=-1)
     return outputs
+
+
+@functools.cache
+def squares_function(
+    resolution: int, channels: int, fit: str, background: tuple[int, int, int]
+) -> tf.types.experimental.PolymorphicFunction:
+    """Encoded [B] strings and orientations [B] -> squares [B, res, res, channels], traced once.
+
+    Transform traces ``preprocessing_fn`` about nine times per run; the decoding graph is the
+    costly part to trace, so it is one function per process and data settings, which each
+    trace calls.
+    """
+
+    def to_square(pixels: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+        return pixels_to_square(pixels, resolution, channels, fit, background, orientation)
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64)]
+    )
+    def squares(encoded: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+        return _batch_to_square(
+            encoded, orientation, to_square, fit, [resolution, resolution, channels]
+        )
+
+    return squares

@@ -16,7 +16,9 @@ from artgan.models.preprocessing import (
     orient,
     pixels_to_square,
     preprocessing_fn,
+    squares_function,
 )
+from artgan.pipeline.config import DataConfig
 
 ATOL = 1e-4
 # ITU-R 601 luma, the weights of tf.image.rgb_to_grayscale.
@@ -235,6 +237,19 @@ def test_preprocessing_fn_without_labels_or_config_uses_defaults():
     assert LABEL_KEY not in outputs
     # DataConfig defaults: 16x16 grayscale.
     assert outputs[IMAGE_KEY].shape == (2, 16, 16, 1)
+
+
+def test_decoding_graph_is_traced_once_however_often_transform_traces():
+    """Transform traces preprocessing_fn about nine times a run; the costly decoding graph is
+    traced once per data settings and called from each trace."""
+    _, inputs = batch_inputs()
+    config = {"data": {"resolution": 8, "channels": 1, "background": "#123456"}}
+    traces = [_traced(inputs, config) for _ in range(3)]
+    squares = squares_function(8, 1, DataConfig().fit, (0x12, 0x34, 0x56))
+    assert squares.experimental_get_tracing_count() == 1
+    for images in traces:
+        assert np.allclose(images[0], 1.0, atol=ATOL)  # white
+        assert np.allclose(images[1], -1.0, atol=ATOL)  # black
 
 
 def _noise_png(mode: str, width: int, height: int, seed: int) -> bytes:
