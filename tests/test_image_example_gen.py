@@ -209,6 +209,23 @@ def test_tensorflow_check_in_batches_matches_each_files_answer(monkeypatch):
     assert decode_check.tensorflow_decodes(checked) == expected
 
 
+def test_shards_roll_over_after_the_record_limit_and_keep_every_example(tmp_path, monkeypatch):
+    root = tmp_path / "images"
+    for i in range(20):
+        _write(str(root / f"img_{i:02d}.png"), _encode((3, 3), "L", "PNG", i))
+    monkeypatch.setattr(executor, "PATHS_PER_TASK", 3)  # batches of at most 3 examples
+    monkeypatch.setattr(executor, "MAX_RECORDS_PER_SHARD", 4)
+    examples = _run(root, tmp_path / "out", eval_percent=0)
+    shards = glob.glob(os.path.join(examples.uri, "Split-train", "data_tfrecord-*.gz"))
+    per_shard = [
+        sum(1 for _ in tf.data.TFRecordDataset(shard, compression_type="GZIP")) for shard in shards
+    ]
+    assert sum(per_shard) == 20 and len(shards) >= 20 // (4 + 3 - 1)
+    assert max(per_shard) <= 4 + 3 - 1  # a shard ends with the batch that reaches the limit
+    paths = sorted(_feature(r, "path").decode() for r in _read_split(examples, "train"))
+    assert paths == [f"img_{i:02d}.png" for i in range(20)]
+
+
 def test_small_tasks_and_early_flushes_give_the_same_examples(tmp_path, monkeypatch):
     root = tmp_path / "images"
     files = {f"a/img_{i}.png": _encode((4, 3 + i), "RGB", "PNG", i) for i in range(7)}

@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io import tfrecordio
 from tensorflow.core.example import example_pb2
 from tfx import types
 from tfx.components.util import examples_utils
@@ -119,8 +120,10 @@ class _IngestImageFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(_COUNTS_TAG, (key, count))
 
     def _checked_outputs(self, held: list, counts: collections.Counter):
-        """Stores normalised what TF would decode wrongly; yields examples and skipped lines."""
+        """Stores normalised what TF would decode wrongly; yields each split's examples as one
+        batch (Beam's cost per element is paid per batch, not per image) and skipped lines."""
         decodes = iter(decode_check.tensorflow_decodes([i for _, i in held if _kept_as_is(i)]))
+        batches = {split_name: [] for split_name in SPLIT_NAMES}
         for path, image in held:
             if _kept_as_is(image) and not next(decodes):
                 image = self._normalized(image)
@@ -130,10 +133,13 @@ class _IngestImageFn(beam.DoFn):
                 counts[f"skipped:{image.reason}"] += 1
                 continue
             split = split_of(path, self._eval_percent)
-            yield beam.pvalue.TaggedOutput(split, image_example(path, image, self._label_index))
+            batches[split].append(image_example(path, image, self._label_index))
             counts[f"split:{split}"] += 1
             if image.normalized:
                 counts[_NORMALIZED_COUNT] += 1
+        for split_name, batch in batches.items():
+            if batch:
+                yield beam.pvalue.TaggedOutput(split_name, tuple(batch))
 
     def _normalized(self, image: images.IngestedImage) -> images.IngestedImage | images.SkippedFile:
         try:
@@ -148,7 +154,8 @@ def _kept_as_is(image: images.IngestedImage | images.SkippedFile) -> bool:
 
 
 class _WriteTFRecordShards(beam.io.WriteToTFRecord):
-    """GZIP TFRecords, rolling over to a new shard at the limits above.
+    """Batches of serialized examples -> GZIP TFRecords, a record per example, rolling over to
+    a new shard at the limits above.
 
     Shards come from the bundles themselves, with no GroupByKey of the examples (a fixed
     num_shards needs one, and the DirectRunner holds a GroupByKey's input in memory).
@@ -156,8 +163,45 @@ class _WriteTFRecordShards(beam.io.WriteToTFRecord):
 
     def __init__(self, file_path_prefix: str):
         super().__init__(file_path_prefix, file_name_suffix=".gz")
+        sink = self._sink
+        self._sink = _TFRecordBatchSink(
+            sink.file_path_prefix,
+            sink.coder,
+            sink.file_name_suffix,
+            sink.num_shards,
+            sink.shard_name_template,
+            sink.compression_type,
+        )
         self._sink.max_records_per_shard = MAX_RECORDS_PER_SHARD
         self._sink.max_bytes_per_shard = MAX_BYTES_PER_SHARD
+
+
+class _TFRecordBatchSink(tfrecordio._TFRecordSink):
+    """Beam's TFRecord sink, fed a batch of records per element."""
+
+    def write_record(self, file_handle, value: tuple[bytes, ...]) -> None:
+        for record in value:
+            self.write_encoded_record(file_handle, record)
+
+    def open_writer(self, init_result, uid):
+        return _RecordCountingWriter(super().open_writer(init_result, uid))
+
+
+class _RecordCountingWriter:
+    """A sink writer whose shard limit counts records, not batches."""
+
+    def __init__(self, writer):
+        self._writer = writer
+
+    def write(self, batch: tuple[bytes, ...]) -> None:
+        self._writer.write(batch)
+        self._writer.num_records_written += len(batch) - 1
+
+    def at_capacity(self) -> bool:
+        return self._writer.at_capacity()
+
+    def close(self):
+        return self._writer.close()
 
 
 def _tasks(paths: list[str]) -> list[tuple[bytes, ...]]:
