@@ -270,8 +270,11 @@ def squares_function(
     def to_square(pixels: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
         return pixels_to_square(pixels, resolution, channels, fit, background, orientation)
 
+    # The graph's control flow is explicit (tf.cond, tf.while_loop): AutoGraph would only add
+    # seconds converting the code.
     @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64)]
+        input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64)],
+        autograph=False,
     )
     def squares(encoded: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
         return _batch_to_square(
