@@ -343,6 +343,18 @@ def test_exif_rotated_jpeg_comes_out_upright(messy):
     assert np.all(upright[:3] > 0.9) and np.all(upright[-3:] < -0.9)
 
 
+def test_png_exif_orientation_is_recorded_like_jpegs():
+    upright, _ = upright_and_stored_rotated()
+    exif = Image.Exif()
+    exif[images.EXIF_ORIENTATION_TAG] = 6
+    stored = encode(upright.transpose(Image.Transpose.ROTATE_90), "PNG", exif=exif)
+    image = images.ingest_bytes(stored, max_pixels=10_000)
+    assert (image.orientation, image.height, image.width) == (6, 32, 16)
+    assert image.encoded == stored and not image.normalized
+    plain = images.ingest_bytes(encode(upright, "PNG"), max_pixels=10_000)
+    assert (plain.orientation, plain.height, plain.width) == (1, 32, 16)
+
+
 def rounded(colour) -> tuple[float, ...]:
     return tuple(round(float(value), 1) for value in colour)
 

@@ -1,12 +1,12 @@
 """One image file -> the bytes Transform will decode, or the reason the file is skipped.
 
-Pillow checks every file (header first, so a decompression bomb is refused before its pixels
-exist; then a full decode of the first frame, which catches truncated and damaged files).
-Files that ``tf.io.decode_image`` reads correctly keep their original bytes (the executor
-also asks TF itself); the rest (BMP, CMYK JPEG, transparent GIF, gray/RGB PNG with a
-transparent colour, animated WebP/PNG/GIF, formats TF does not know) are stored as a lossless
-PNG of the first frame, upright. EXIF orientation of files kept as they are is recorded, and
-Transform applies it.
+Pillow reads every file's header first, so a decompression bomb is refused before its pixels
+exist. Files that ``tf.io.decode_image`` reads correctly keep their original bytes; TF itself
+decodes them in the executor (``decode_check``), which catches truncated and damaged pixel
+data. Pillow decodes the first frame of the rest (BMP, CMYK JPEG, transparent GIF, gray/RGB
+PNG with a transparent colour, animated WebP/PNG/GIF, formats TF does not know), which are
+stored as a lossless PNG of it, upright. EXIF orientation of files kept as they are is
+recorded, and Transform applies it.
 
 TensorFlow is imported only to read object storage (gs://, ...): the tests run this module
 in a child process.
@@ -111,7 +111,11 @@ def _read_local_file(path: str) -> bytes:
 
 
 def ingest_bytes(data: bytes, max_pixels: int, normalize: bool = False) -> IngestedImage:
-    """Checks and (where needed, or always with ``normalize``) normalises one encoded image."""
+    """Checks and (where needed, or always with ``normalize``) normalises one encoded image.
+
+    A file kept as it is gets no decode here: ImageExampleGen has TF decode it
+    (``decode_check``), which catches damaged pixel data, and normalises it otherwise.
+    """
     try:
         image = Image.open(io.BytesIO(data))  # reads the header only
     except UnidentifiedImageError:
@@ -128,12 +132,14 @@ def ingest_bytes(data: bytes, max_pixels: int, normalize: bool = False) -> Inges
                 f"{width}x{height} is {width * height} pixels, over data.max_pixels={max_pixels}",
             )
         try:
-            image.load()
-        except Exception as error:  # truncated or damaged pixel data
+            kept = not normalize and tf_decodes_correctly(image)  # may read on, past frame 0
+            orientation = exif_orientation(image, data)
+            if not kept:
+                image.load()
+        except Exception as error:  # truncated or damaged image data
             raise SkippedFile(CORRUPT, f"{type(error).__name__}: {error}") from None
-        orientation = exif_orientation(image)
         source_format = image.format or "unknown"
-        if not normalize and tf_decodes_correctly(image):
+        if kept:
             if orientation in TRANSPOSED_ORIENTATIONS:
                 width, height = height, width
             channels = decoded_channels(image)
@@ -147,8 +153,14 @@ def ingest_bytes(data: bytes, max_pixels: int, normalize: bool = False) -> Inges
     )
 
 
-def exif_orientation(image: Image.Image) -> int:
-    """The EXIF orientation tag (1..8), 1 when absent or invalid."""
+def exif_orientation(image: Image.Image, data: bytes = b"") -> int:
+    """The EXIF orientation tag (1..8), 1 when absent or invalid.
+
+    A PNG's EXIF may follow its pixels, so Pillow decodes the whole file to find it; given the
+    file's ``data``, a PNG without an eXIf chunk is not decoded for it.
+    """
+    if data and image.format == "PNG" and b"eXIf" not in data:
+        return 1
     try:
         orientation = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
     except Exception:  # damaged EXIF data: the pixels are still good
