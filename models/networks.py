@@ -64,7 +64,7 @@ def build_generator(
 
 
 def build_discriminator(
-    resolution: int, channels: int, width: int = 32, dropout: float = 0.3
+    resolution: int, channels: int, width: int = 32, dropout: float = 0.0
 ) -> keras.Model:
     """Images [N, resolution, resolution, channels] -> one real/fake logit per image.
 
