@@ -2,8 +2,9 @@
 
 A Beam pipeline: the listed paths are spread over the workers in tasks; a worker reads a
 task's files on threads ahead of checking each with Pillow (``read_ahead``,
-``images.ingest_bytes``), asks TF about a batch of them at once (``decode_check``) and sends
-the examples straight into GZIP TFRecord shards, so no stage holds the data set. Skipped files
+``images.ingest_bytes``), has TF decode a batch of them at once on another thread while it
+goes on with the next batch (``decode_check``) and sends each batch's examples straight into
+GZIP TFRecord shards, so no stage holds the data set. Skipped files
 go to ``skipped.jsonl`` with their reason; counts, summed per task, become custom properties of
 the Examples artifact.
 """
@@ -11,10 +12,12 @@ the Examples artifact.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import itertools
 import json
 import logging
 import os
+import threading
 from typing import Any
 
 import apache_beam as beam
@@ -100,7 +103,8 @@ class _IngestImageFn(beam.DoFn):
 
     def process(self, task: tuple[bytes, ...]):
         counts = collections.Counter()
-        held, held_bytes = [], 0  # read, not yet checked by TF; flushed early if large
+        in_flight: collections.deque = collections.deque()  # (group, its TF check's future)
+        group, group_bytes, group_kept = [], 0, 0  # read, not yet sent to TF's check
         paths = [os.fsdecode(encoded_path) for encoded_path in task]
         contents = read_ahead.read_ahead([join(self._input_base, path) for path in paths])
         for path, (_, content) in zip(paths, contents, strict=True):
@@ -108,23 +112,29 @@ class _IngestImageFn(beam.DoFn):
                 if isinstance(content, images.SkippedFile):
                     raise content
                 image = images.ingest_bytes(content, self._max_pixels)
-                held_bytes += decode_check.checked_bytes(image)
+                group_bytes += decode_check.checked_bytes(image)
+                group_kept += _kept_as_is(image)
             except images.SkippedFile as skipped:
                 image = skipped
-            held.append((path, image))
-            if held_bytes >= decode_check.MAX_BATCH_BYTES:
-                yield from self._checked_outputs(held, counts)
-                held, held_bytes = [], 0
-        yield from self._checked_outputs(held, counts)
+            group.append((path, image))
+            if group_kept >= decode_check.BATCH_SIZE or group_bytes >= decode_check.MAX_BATCH_BYTES:
+                in_flight.append((group, _checked_in_background(group)))
+                group, group_bytes, group_kept = [], 0, 0
+                if len(in_flight) > 1:  # one group checked while the next is read and opened
+                    yield from self._outputs(*in_flight.popleft(), counts)
+        if group:
+            in_flight.append((group, _checked_in_background(group)))
+        while in_flight:
+            yield from self._outputs(*in_flight.popleft(), counts)
         for key, count in sorted(counts.items()):
             yield beam.pvalue.TaggedOutput(_COUNTS_TAG, (key, count))
 
-    def _checked_outputs(self, held: list, counts: collections.Counter):
+    def _outputs(self, group: list, check: concurrent.futures.Future, counts: collections.Counter):
         """Stores normalised what TF would decode wrongly; yields each split's examples as one
         batch (Beam's cost per element is paid per batch, not per image) and skipped lines."""
-        decodes = iter(decode_check.tensorflow_decodes([i for _, i in held if _kept_as_is(i)]))
+        decodes = iter(check.result())
         batches = {split_name: [] for split_name in SPLIT_NAMES}
-        for path, image in held:
+        for path, image in group:
             if _kept_as_is(image) and not next(decodes):
                 image = self._normalized(image)
             if isinstance(image, images.SkippedFile):
@@ -146,6 +156,21 @@ class _IngestImageFn(beam.DoFn):
             return images.ingest_bytes(image.encoded, self._max_pixels, normalize=True)
         except images.SkippedFile as skipped:
             return skipped
+
+
+_check_thread: concurrent.futures.ThreadPoolExecutor | None = None
+_check_thread_lock = threading.Lock()
+
+
+def _checked_in_background(group: list) -> concurrent.futures.Future:
+    """TF's decode check of the group's images kept as they are, on a thread of its own: TF
+    releases the GIL, so it runs beside the reading and Pillow's parsing of the next group."""
+    global _check_thread
+    with _check_thread_lock:
+        if _check_thread is None:
+            _check_thread = concurrent.futures.ThreadPoolExecutor(1, "artgan-check")
+    kept = [image for _, image in group if _kept_as_is(image)]
+    return _check_thread.submit(decode_check.tensorflow_decodes, kept)
 
 
 def _kept_as_is(image: images.IngestedImage | images.SkippedFile) -> bool:
