@@ -112,6 +112,9 @@ def test_bench_ingest_measures_every_stage_from_a_cold_page_cache(tmp_path):
     expected_times = ingestion["seconds"] / (raw["list_seconds"] + raw["read_seconds"])
     assert ingestion["times_raw_read"] == pytest.approx(expected_times, abs=0.01)
     assert ingestion["aim_met"] == (ingestion["times_raw_read"] <= 3.0)
+    threaded = result["raw_read"]["first_pass_threaded"]
+    assert (threaded["files"], threaded["bytes"]) == (raw["files"], raw["bytes"])
+    assert threaded["threads"] > 1 and ingestion["times_threaded_raw_read"] > 0
 
 
 def test_cold_page_cache_says_what_it_needs_where_it_cannot_work(tmp_path, monkeypatch):
