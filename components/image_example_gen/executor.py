@@ -21,7 +21,6 @@ import threading
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io import tfrecordio
 from tensorflow.core.example import example_pb2
 from tfx import types
 from tfx.components.util import examples_utils
@@ -40,6 +39,7 @@ from artgan.components.image_example_gen.listing import (
     list_image_files,
     split_of,
 )
+from artgan.components.tfrecord_batches import WriteTFRecordBatches
 from artgan.errors import ArtganError
 from artgan.pipeline.config import DataConfig
 
@@ -178,57 +178,6 @@ def _kept_as_is(image: images.IngestedImage | images.SkippedFile) -> bool:
     return isinstance(image, images.IngestedImage) and not image.normalized
 
 
-class _WriteTFRecordShards(beam.io.WriteToTFRecord):
-    """Batches of serialized examples -> GZIP TFRecords, a record per example, rolling over to
-    a new shard at the limits above.
-
-    Shards come from the bundles themselves, with no GroupByKey of the examples (a fixed
-    num_shards needs one, and the DirectRunner holds a GroupByKey's input in memory).
-    """
-
-    def __init__(self, file_path_prefix: str):
-        super().__init__(file_path_prefix, file_name_suffix=".gz")
-        sink = self._sink
-        self._sink = _TFRecordBatchSink(
-            sink.file_path_prefix,
-            sink.coder,
-            sink.file_name_suffix,
-            sink.num_shards,
-            sink.shard_name_template,
-            sink.compression_type,
-        )
-        self._sink.max_records_per_shard = MAX_RECORDS_PER_SHARD
-        self._sink.max_bytes_per_shard = MAX_BYTES_PER_SHARD
-
-
-class _TFRecordBatchSink(tfrecordio._TFRecordSink):
-    """Beam's TFRecord sink, fed a batch of records per element."""
-
-    def write_record(self, file_handle, value: tuple[bytes, ...]) -> None:
-        for record in value:
-            self.write_encoded_record(file_handle, record)
-
-    def open_writer(self, init_result, uid):
-        return _RecordCountingWriter(super().open_writer(init_result, uid))
-
-
-class _RecordCountingWriter:
-    """A sink writer whose shard limit counts records, not batches."""
-
-    def __init__(self, writer):
-        self._writer = writer
-
-    def write(self, batch: tuple[bytes, ...]) -> None:
-        self._writer.write(batch)
-        self._writer.num_records_written += len(batch) - 1
-
-    def at_capacity(self) -> bool:
-        return self._writer.at_capacity()
-
-    def close(self):
-        return self._writer.close()
-
-
 def _tasks(paths: list[str]) -> list[tuple[bytes, ...]]:
     encoded = [os.fsencode(path) for path in paths]
     return [
@@ -285,8 +234,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
             for split_name in SPLIT_NAMES:
                 split_dir = artifact_utils.get_split_uri([examples], split_name)
-                _ = ingested[split_name] | f"Write[{split_name}]" >> _WriteTFRecordShards(
-                    os.path.join(split_dir, RECORD_FILE_PREFIX)
+                _ = ingested[split_name] | f"Write[{split_name}]" >> WriteTFRecordBatches(
+                    os.path.join(split_dir, RECORD_FILE_PREFIX),
+                    MAX_RECORDS_PER_SHARD,
+                    MAX_BYTES_PER_SHARD,
                 )
             _ = (
                 ingested[_COUNTS_TAG]
