@@ -4,9 +4,8 @@ A Beam pipeline: the listed paths are spread over the workers in tasks; a worker
 task's files on threads ahead of checking each with Pillow (``read_ahead``,
 ``images.ingest_bytes``), has TF decode a batch of them at once on another thread while it
 goes on with the next batch (``decode_check``) and sends each batch's examples straight into
-GZIP TFRecord shards, so no stage holds the data set. Skipped files
-go to ``skipped.jsonl`` with their reason; counts, summed per task, become custom properties of
-the Examples artifact.
+GZIP TFRecord shards, so no stage holds the data set. Skipped files go to ``skipped.jsonl``
+with their reason; counts, summed per task, become custom properties of the Examples artifact.
 """
 
 from __future__ import annotations
