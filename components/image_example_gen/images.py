@@ -153,13 +153,12 @@ def ingest_bytes(data: bytes, max_pixels: int, normalize: bool = False) -> Inges
     )
 
 
-def exif_orientation(image: Image.Image, data: bytes = b"") -> int:
-    """The EXIF orientation tag (1..8), 1 when absent or invalid.
-
-    A PNG's EXIF may follow its pixels, so Pillow decodes the whole file to find it; given the
-    file's ``data``, a PNG without an eXIf chunk is not decoded for it.
+def exif_orientation(image: Image.Image, data: bytes) -> int:
+    """The EXIF orientation tag (1..8) of ``image`` opened from ``data``; 1 when absent or
+    invalid. A PNG's EXIF may follow its pixels, where Pillow finds it only by decoding the
+    whole file: a PNG without an eXIf chunk is not decoded for it.
     """
-    if data and image.format == "PNG" and b"eXIf" not in data:
+    if image.format == "PNG" and b"eXIf" not in data:
         return 1
     try:
         orientation = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
