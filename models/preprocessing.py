@@ -9,7 +9,8 @@ scaled to [-1, 1]. Resolution, channels, fit and background come from Transform'
 Opaque images are cropped or padded and resized as uint8, so a large photo never exists as a
 full-size float tensor; only images with alpha are composited in float at full size. Small
 upright opaque images shaped like their batch's first (a typical data set) are squared and
-resized together, which gives the same pixels at under half the cost per image.
+resized together (small ones by two matrix products: the resize filter as a matrix per axis),
+which gives the same pixels at a fraction of the cost per image.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ _LUMA = (0.2989, 0.5870, 0.1140)
 # Images up to this many decoded bytes (256 x 256 RGBA) are kept whole for the batched path;
 # larger ones are squared as soon as they are decoded.
 _MAX_BATCHED_IMAGE_BYTES = 256 * 256 * 4
+# The batched path resizes squares up to this side by two matrix products (the resize filter
+# along each axis as a matrix): at these sizes several times faster than tf.image.resize,
+# slower above.
+_MAX_MATRIX_RESIZE_SIDE = 96
 
 
 def _dense(feature: Any, default: Any) -> tf.Tensor:
@@ -164,13 +169,11 @@ def _decode(encoded: tf.Tensor) -> tf.Tensor:
     return tf.io.decode_image(encoded, channels=0, expand_animations=False, dtype=tf.uint8)
 
 
-def _batchable(shape: tf.Tensor, orientation: tf.Tensor, like: tf.Tensor, fit: str) -> tf.Tensor:
-    """Whether an image of ``shape`` [3] can take the batched path with images shaped ``like``:
-    the same shape, small, upright, opaque (and square when padding)."""
+def _batchable_shape(shape: tf.Tensor, fit: str) -> tf.Tensor:
+    """Whether images of ``shape`` [3] can take the batched path: small, opaque (and square when
+    padding)."""
     checks = [
-        tf.reduce_all(tf.equal(shape, like)),
         tf.reduce_prod(shape) <= _MAX_BATCHED_IMAGE_BYTES,
-        tf.equal(orientation, 1),
         tf.logical_or(tf.equal(shape[2], 1), tf.equal(shape[2], 3)),
     ]
     if fit != "crop":
@@ -185,8 +188,38 @@ def _batched_to_square(pixels: tf.Tensor, resolution: int, channels: int) -> tf.
         is_gray = tf.equal(tf.shape(pixels)[-1], 1)
         pixels = tf.cond(is_gray, lambda: tf.concat([pixels] * 3, -1), lambda: pixels)
     square = _centre_square(pixels)  # padding only batches square images
-    resized = tf.image.resize(square, [resolution, resolution], antialias=True)
+    resized = tf.cond(
+        tf.shape(square)[1] <= _MAX_MATRIX_RESIZE_SIDE,
+        lambda: _resize_by_matrices(square, resolution),
+        lambda: tf.image.resize(square, [resolution, resolution], antialias=True),
+    )
     return _scaled(_to_channels(resized, channels), resolution, channels)
+
+
+def _resize_matrix(size: tf.Tensor, resolution: int) -> tf.Tensor:
+    """[resolution, size]: tf.image.resize's antialiased bilinear filter along one axis, as the
+    matrix of its responses to unit impulses."""
+    impulses = tf.reshape(tf.eye(size), tf.stack([size, size, 1, 1]))
+    responses = tf.image.resize(impulses, [resolution, 1], antialias=True)
+    return tf.transpose(tf.reshape(responses, tf.stack([size, resolution])))
+
+
+def _resize_by_matrices(squares: tf.Tensor, resolution: int) -> tf.Tensor:
+    """Same-sized squares [B, S, S, C] -> float32 [B, res, res, C], as tf.image.resize with
+    antialias (to float rounding): rows, then columns, each one plain 2-D matrix product."""
+    shape = tf.shape(squares)
+    batch, side, channels = shape[0], shape[1], shape[3]
+    matrix = _resize_matrix(side, resolution)  # [res, S]
+    # [B, Sy, Sx, C] -> [B * Sy * C, Sx] @ [Sx, res] -> [B, Sy, C, res(x)]
+    pixels = tf.transpose(tf.cast(squares, tf.float32), [0, 1, 3, 2])
+    pixels = tf.matmul(tf.reshape(pixels, tf.stack([-1, side])), tf.transpose(matrix))
+    pixels = tf.reshape(pixels, tf.stack([batch, side, channels, resolution]))
+    # -> [Sy, res(x) * C * B]; [res, Sy] @ that -> [res(y), res(x), C, B]
+    pixels = tf.reshape(tf.transpose(pixels, [1, 3, 2, 0]), tf.stack([side, -1]))
+    pixels = tf.reshape(
+        tf.matmul(matrix, pixels), tf.stack([resolution, resolution, channels, batch])
+    )
+    return tf.transpose(pixels, [3, 0, 1, 2])
 
 
 def _batch_to_square(
@@ -198,47 +231,55 @@ def _batch_to_square(
 ) -> tf.Tensor:
     """Encoded [B] -> squares [B, *square_shape], each image decoded once.
 
-    Images shaped like the batch's first one (small, upright, opaque: a typical data set) are
-    kept whole and squared together at the end; any other image is squared as soon as it is
-    decoded, so a batch of photos never sits in memory at full size.
+    Upright images shaped like the batch's first one, when that shape is small and opaque (a
+    typical data set), are kept whole and squared together at the end; any other image is
+    squared as soon as it is decoded, so a batch of photos never sits in memory at full size.
     """
     count = tf.shape(encoded)[0]
     like = tf.cond(
         count > 0, lambda: tf.shape(_decode(encoded[0])), lambda: -tf.ones([3], tf.int32)
     )
+    # What can be decided before decoding is decided for the whole batch at once.
+    joinable = tf.logical_and(_batchable_shape(like, fit), tf.equal(orientation, 1))
+    no_pixels, no_square = tf.zeros([0], tf.uint8), tf.zeros([0, *square_shape])
     kept = tf.TensorArray(tf.uint8, size=count, infer_shape=False, element_shape=[None])
-    batchable = tf.TensorArray(tf.bool, size=count, element_shape=[])
-    squares = tf.TensorArray(tf.float32, size=count, element_shape=square_shape)
+    joins = tf.TensorArray(tf.bool, size=count, element_shape=[])
+    squares = tf.TensorArray(
+        tf.float32, size=count, infer_shape=False, element_shape=[None, *square_shape]
+    )
 
-    def decode_one(index: tf.Tensor, kept: tf.TensorArray, batchable, squares):
+    def decode_one(index: tf.Tensor, kept: tf.TensorArray, joins, squares):
         image = _decode(encoded[index])
-        joins = _batchable(tf.shape(image), orientation[index], like, fit)
+        join = tf.logical_and(joinable[index], tf.reduce_all(tf.equal(tf.shape(image), like)))
         pixels, square = tf.cond(
-            joins,
-            lambda: (tf.reshape(image, [-1]), tf.zeros(square_shape)),
-            lambda: (tf.zeros([0], tf.uint8), to_square(image, orientation[index])),
+            join,
+            lambda: (tf.reshape(image, [-1]), no_square),
+            lambda: (no_pixels, to_square(image, orientation[index])[tf.newaxis]),
         )
         return (
             index + 1,
             kept.write(index, pixels),
-            batchable.write(index, joins),
+            joins.write(index, join),
             squares.write(index, square),
         )
 
-    _, kept, batchable, squares = tf.while_loop(
-        lambda index, *_: index < count, decode_one, (0, kept, batchable, squares)
+    _, kept, joins, squares = tf.while_loop(
+        lambda index, *_: index < count, decode_one, (0, kept, joins, squares)
     )
-    squares = tf.reshape(squares.stack(), [-1, *square_shape])
-    joined = tf.where(tf.reshape(batchable.stack(), [-1]))
+    joins = tf.reshape(joins.stack(), [-1])
+    joined = tf.cast(tf.reshape(tf.where(joins), [-1]), tf.int32)
+    alone = tf.cast(tf.reshape(tf.where(tf.logical_not(joins)), [-1]), tf.int32)
     resolution, channels = square_shape[0], square_shape[2]
 
-    def with_batched() -> tf.Tensor:
+    def batched() -> tf.Tensor:
         pixels = tf.reshape(kept.concat(), tf.concat([[-1], like], 0))
-        return tf.tensor_scatter_nd_update(
-            squares, joined, _batched_to_square(pixels, resolution, channels)
-        )
+        return _batched_to_square(pixels, resolution, channels)
 
-    return tf.cond(tf.size(joined) > 0, with_batched, lambda: squares)
+    batched_squares = tf.cond(tf.size(joined) > 0, batched, lambda: no_square)
+    return tf.reshape(
+        tf.dynamic_stitch([joined, alone], [batched_squares, squares.concat()]),
+        [-1, *square_shape],
+    )
 
 
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, Any]:

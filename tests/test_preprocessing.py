@@ -11,6 +11,7 @@ import tensorflow as tf
 from PIL import Image, ImageOps
 
 from artgan.components.image_example_gen.images import ingest_bytes
+from artgan.models import preprocessing
 from artgan.models.preprocessing import (
     IMAGE_KEY,
     LABEL_KEY,
@@ -281,6 +282,7 @@ def _one_by_one(pngs, orientations, resolution, channels, fit):
         ("L", 20, 12, "crop", 3),  # gray to RGB, cropped
         ("RGB", 12, 20, "crop", 1),  # RGB to gray, cropped
         ("RGB", 17, 17, "pad", 3),
+        ("L", 100, 100, "crop", 1),  # over the matrix resize's side: tf.image.resize
     ],
 )
 def test_batch_of_alike_images_matches_image_by_image(mode, width, height, fit, channels):
@@ -335,3 +337,17 @@ def test_empty_batch_gives_no_images():
     inputs = {IMAGE_KEY: tf.zeros([0, 1], tf.string)}
     outputs = preprocessing_fn(inputs, {"data": {"resolution": 8, "channels": 1}})
     assert outputs[IMAGE_KEY].shape == (0, 8, 8, 1)
+
+
+@pytest.mark.parametrize(
+    "side, resolution, channels",
+    [(28, 16, 1), (8, 32, 3), (17, 8, 3), (96, 64, 3), (64, 64, 1), (1, 8, 1)],
+)
+def test_matrix_resize_gives_tf_image_resize_pixels(side, resolution, channels):
+    # The batched path's resize (two matrix products) stands in for tf.image.resize with
+    # antialias, downscaling and upscaling alike.
+    squares = np.random.default_rng(side).integers(0, 256, (3, side, side, channels), np.uint8)
+    expected = tf.image.resize(squares, [resolution, resolution], antialias=True).numpy()
+    resized = preprocessing._resize_by_matrices(tf.constant(squares), resolution).numpy()
+    assert resized.shape == (3, resolution, resolution, channels)
+    np.testing.assert_allclose(resized, expected, atol=1e-3)
