@@ -7,6 +7,7 @@ import glob
 import io
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -241,6 +242,8 @@ def messy(tmp_path_factory):
         os.symlink(target, os.path.join(root, *relative.split("/")))
     os.symlink("..", os.path.join(root, "other", "loop_dir"))  # a folder loop: not walked
     os.mkfifo(os.path.join(root, "other", "pipe.png"))  # reading it would block forever
+    with socket.socket(socket.AF_UNIX) as server:  # a socket file cannot even be opened
+        server.bind(os.path.join(root, "other", "socket.png"))
     write(root, "other/readme.txt", b"not an image extension: not listed")
     examples = run_example_gen(root, str(tmp_path_factory.mktemp("out")))
     return root, good, examples, read_records(examples)
@@ -250,6 +253,7 @@ def expected_skips() -> dict[str, str]:
     skips = {path: reason for path, (_, reason) in bad_files().items()}
     skips.update({path: reason for path, (_, reason) in LINKS.items() if reason})
     skips["other/pipe.png"] = images.NOT_A_FILE
+    skips["other/socket.png"] = images.NOT_A_FILE
     return skips
 
 
