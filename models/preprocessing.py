@@ -10,7 +10,8 @@ Opaque images are cropped or padded and resized as uint8, so a large photo never
 full-size float tensor; only images with alpha are composited in float at full size. Small
 upright opaque images shaped like their batch's first (a typical data set) are squared and
 resized together (small ones by two matrix products: the resize filter as a matrix per axis),
-which gives the same pixels at a fraction of the cost per image.
+which gives the same pixels at a fraction of the cost per image. When ImageExampleGen's
+recorded shapes say a whole batch is alike, it is decoded straight into one tensor.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from artgan.pipeline.config import DataConfig
 IMAGE_KEY = "image"  # raw: encoded bytes; transformed: float32 [res, res, channels]
 LABEL_KEY = "label"
 ORIENTATION_KEY = "orientation"  # raw only: EXIF orientation 1..8 still to apply
+# Raw only: the decoded size ImageExampleGen recorded (upright; as tf.io.decode_image yields).
+SHAPE_KEYS = ("height", "width", "channels")
 
 _DEFAULTS = DataConfig()
 # ITU-R 601 luma, the weights of tf.image.rgb_to_grayscale.
@@ -225,6 +228,58 @@ def _resize_by_matrices(squares: tf.Tensor, resolution: int) -> tf.Tensor:
 def _batch_to_square(
     encoded: tf.Tensor,
     orientation: tf.Tensor,
+    shapes: tf.Tensor,
+    to_square: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    fit: str,
+    square_shape: list[int],
+) -> tf.Tensor:
+    """Encoded [B] -> squares [B, *square_shape].
+
+    When ImageExampleGen recorded every image's decoded shape ([B, 3]; -1 where unknown) and
+    they are all the same, small and opaque, and every image is upright (a typical data set),
+    the batch is decoded straight into one tensor; otherwise image by image.
+    """
+    shapes = tf.cast(shapes, tf.int32)
+    first = tf.concat([shapes, -tf.ones([1, 3], tf.int32)], 0)[0]  # -1s for an empty batch
+    uniform = tf.reduce_all(
+        tf.stack(
+            [
+                tf.reduce_all(first >= 1),
+                tf.reduce_all(tf.equal(shapes, first)),
+                tf.reduce_all(tf.equal(orientation, 1)),
+                _batchable_shape(first, fit),
+            ]
+        )
+    )
+    resolution, channels = square_shape[0], square_shape[2]
+    return tf.cond(
+        uniform,
+        lambda: _batched_to_square(_decode_alike(encoded, first), resolution, channels),
+        lambda: _mixed_batch_to_square(encoded, orientation, to_square, fit, square_shape),
+    )
+
+
+def _decode_alike(encoded: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
+    """Encoded [B] images recorded as all of ``shape`` [3] -> uint8 [B, *shape]."""
+
+    def decode(one: tf.Tensor) -> tf.Tensor:
+        image = _decode(one)
+        check = tf.debugging.assert_equal(
+            tf.shape(image),
+            shape,
+            message="an image decodes to another shape than its recorded height, width and "
+            "channels features",
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(image)
+
+    spec = tf.TensorSpec([None, None, None], tf.uint8)
+    return tf.map_fn(decode, encoded, fn_output_signature=spec)
+
+
+def _mixed_batch_to_square(
+    encoded: tf.Tensor,
+    orientation: tf.Tensor,
     to_square: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
     fit: str,
     square_shape: list[int],
@@ -290,8 +345,12 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
         orientation = tf.cast(_dense(inputs[ORIENTATION_KEY], default=1), tf.int64)
     else:
         orientation = tf.ones(tf.shape(encoded), tf.int64)
+    if all(key in inputs for key in SHAPE_KEYS):
+        shapes = tf.stack([_dense(inputs[key], default=-1) for key in SHAPE_KEYS], axis=1)
+    else:
+        shapes = -tf.ones([tf.shape(encoded)[0], 3], tf.int64)
     to_squares = squares_function(data.resolution, data.channels, data.fit, data.background_rgb())
-    outputs = {IMAGE_KEY: to_squares(encoded, orientation)}
+    outputs = {IMAGE_KEY: to_squares(encoded, orientation, tf.cast(shapes, tf.int64))}
     if LABEL_KEY in inputs:
         outputs[LABEL_KEY] = _dense(inputs[LABEL_KEY], default=-1)
     return outputs
@@ -301,7 +360,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
 def squares_function(
     resolution: int, channels: int, fit: str, background: tuple[int, int, int]
 ) -> tf.types.experimental.PolymorphicFunction:
-    """Encoded [B] strings and orientations [B] -> squares [B, res, res, channels], traced once.
+    """Encoded [B] strings, orientations [B] and recorded shapes [B, 3] (-1: unknown) -> squares
+    [B, res, res, channels], traced once.
 
     Transform traces ``preprocessing_fn`` about nine times per run; the decoding graph is the
     costly part to trace, so it is one function per process and data settings, which each
@@ -314,12 +374,16 @@ def squares_function(
     # The graph's control flow is explicit (tf.cond, tf.while_loop): AutoGraph would only add
     # seconds converting the code.
     @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64)],
+        input_signature=[
+            tf.TensorSpec([None], tf.string),
+            tf.TensorSpec([None], tf.int64),
+            tf.TensorSpec([None, 3], tf.int64),
+        ],
         autograph=False,
     )
-    def squares(encoded: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    def squares(encoded: tf.Tensor, orientation: tf.Tensor, shapes: tf.Tensor) -> tf.Tensor:
         return _batch_to_square(
-            encoded, orientation, to_square, fit, [resolution, resolution, channels]
+            encoded, orientation, shapes, to_square, fit, [resolution, resolution, channels]
         )
 
     return squares

@@ -351,3 +351,42 @@ def test_matrix_resize_gives_tf_image_resize_pixels(side, resolution, channels):
     resized = preprocessing._resize_by_matrices(tf.constant(squares), resolution).numpy()
     assert resized.shape == (3, resolution, resolution, channels)
     np.testing.assert_allclose(resized, expected, atol=1e-3)
+
+
+def _with_recorded_shapes(pngs, shapes, orientations=None) -> dict:
+    """Inputs as ImageExampleGen writes them: the decoded shape recorded beside each image."""
+    inputs = {IMAGE_KEY: tf.constant([[png] for png in pngs])}
+    for index, key in enumerate(preprocessing.SHAPE_KEYS):
+        inputs[key] = tf.constant([[shape[index]] for shape in shapes], tf.int64)
+    if orientations:
+        inputs["orientation"] = tf.constant([[o] for o in orientations], tf.int64)
+    return inputs
+
+
+@pytest.mark.parametrize(
+    "pngs, shapes, orientations",
+    [
+        # All alike and upright: decoded straight into one batch.
+        ([_noise_png("L", 28, 28, seed) for seed in range(4)], [(28, 28, 1)] * 4, None),
+        ([_noise_png("RGB", 20, 12, seed) for seed in range(3)], [(12, 20, 3)] * 3, None),
+        # Not alike, or not upright: image by image.
+        (
+            [_noise_png("L", 12, 12, 0), _noise_png("L", 16, 10, 1)],
+            [(12, 12, 1), (10, 16, 1)],
+            None,
+        ),
+        ([_noise_png("RGB", 12, 10, 0), _noise_png("RGB", 12, 10, 1)], [(10, 12, 3)] * 2, [1, 6]),
+    ],
+)
+def test_recorded_shapes_give_the_same_pixels(pngs, shapes, orientations):
+    inputs = _with_recorded_shapes(pngs, shapes, orientations)
+    config = {"data": {"resolution": 8, "channels": 3}}
+    expected = _one_by_one(pngs, orientations or [1] * len(pngs), 8, 3, "crop")
+    np.testing.assert_allclose(_traced(inputs, config), expected, atol=1e-5)
+
+
+def test_a_wrong_recorded_shape_fails_with_a_clear_message():
+    pngs = [_noise_png("L", 12, 12, 0), _noise_png("L", 16, 16, 1)]
+    inputs = _with_recorded_shapes(pngs, [(12, 12, 1)] * 2)  # the second is 16x16
+    with pytest.raises(tf.errors.InvalidArgumentError, match="recorded height, width"):
+        _traced(inputs, {"data": {"resolution": 8, "channels": 1}})
