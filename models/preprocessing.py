@@ -260,7 +260,11 @@ def _batch_to_square(
 
 
 def _decode_alike(encoded: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
-    """Encoded [B] images recorded as all of ``shape`` [3] -> uint8 [B, *shape]."""
+    """Encoded [B] images recorded as all of ``shape`` [3] -> uint8 [B, *shape].
+
+    ImageExampleGen's decode check has TF decode every stored image at its recorded shape, so
+    only examples made elsewhere can fail the assertion.
+    """
 
     def decode(one: tf.Tensor) -> tf.Tensor:
         image = _decode(one)
