@@ -49,3 +49,31 @@ def test_reads_stay_a_bounded_window_ahead_of_the_consumer():
             ahead = len(started) - consumed
         assert ahead <= read_ahead.WINDOW_FILES + read_ahead.CHUNK_FILES
     assert consumed == len(paths)
+
+
+def test_large_files_are_read_fewer_at_a_time(tmp_path, monkeypatch):
+    # 100 KB files against a 400 KB window: once a size is known (the first THREADS files are
+    # read one per thread), four files ahead at most.
+    monkeypatch.setattr(read_ahead, "WINDOW_BYTES", 400_000)
+    monkeypatch.setattr(read_ahead, "_largest_recent_file", 0)
+    paths = []
+    for index in range(40):
+        path = tmp_path / f"{index:02d}.bin"
+        path.write_bytes(bytes([index]) * 100_000)
+        paths.append(str(path))
+    started = []
+    lock = threading.Lock()
+
+    def read(path: str) -> bytes:
+        with lock:
+            started.append(path)
+        return images.read_file(path)
+
+    most_ahead = 0
+    for consumed, (path, content) in enumerate(read_ahead.read_ahead(paths, read), start=1):
+        assert content == bytes([int(path[-6:-4])]) * 100_000
+        with lock:
+            if consumed > read_ahead.THREADS:
+                most_ahead = max(most_ahead, len(started) - consumed)
+    assert read_ahead.window_files() == 4
+    assert most_ahead <= 4
