@@ -105,11 +105,11 @@ def _read_local_file(path: str) -> bytes:
     try:
         descriptor = os.open(path, _OPEN_FLAGS)
         try:
-            size = os.fstat(descriptor)
-            if not stat.S_ISREG(size.st_mode):
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):
                 raise SkippedFile(NOT_A_FILE, "not a regular file")
-            data = os.read(descriptor, size.st_size + 1)
-            if len(data) != size.st_size:  # the file changed size since, or a short read
+            data = os.read(descriptor, status.st_size + 1)
+            if len(data) != status.st_size:  # the file changed size since, or a short read
                 parts = [data]
                 while part := os.read(descriptor, 1 << 20):
                     parts.append(part)
