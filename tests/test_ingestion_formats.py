@@ -384,6 +384,29 @@ def test_tfx_transform_turns_every_ingested_file_into_its_pixels(messy, tmp_path
     assert len(unmatched) == 1
 
 
+@pytest.mark.parametrize("size", [1, 65_535, 65_536, 65_537, 300_000])
+def test_files_of_any_size_are_read_whole(tmp_path, size):
+    # Around the first read's size: one read, or fstat and more reads.
+    data = np.random.default_rng(size).integers(0, 256, size, np.uint8).tobytes()
+    path = tmp_path / "image.png"
+    path.write_bytes(data)
+    assert images.read_file(str(path)) == data
+
+
+@pytest.mark.parametrize("special", ["folder", "/dev/null", "/dev/zero"])
+def test_special_files_are_skipped_not_read(tmp_path, special):
+    path = tmp_path / "special.png"
+    if special == "folder":
+        path.mkdir()
+    else:
+        if not os.path.exists(special):
+            pytest.skip(f"no {special} here")
+        path.symlink_to(special)
+    with pytest.raises(images.SkippedFile) as skipped:
+        images.read_file(str(path))
+    assert skipped.value.reason == images.NOT_A_FILE
+
+
 def test_unreadable_file_is_skipped(tmp_path):
     folder = tempfile.mkdtemp(prefix="artgan-unreadable-")
     try:

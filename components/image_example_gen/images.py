@@ -97,24 +97,17 @@ def _read_remote_file(uri: str) -> bytes:
 # Non-blocking, so that opening a FIFO returns (to be refused as not a regular file) instead
 # of waiting for a writer; regular files read as usual.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+# Bytes asked for by the first read: most image files fit whole (and the buffer stays cheap).
+_FIRST_READ = 1 << 16
 
 
 def _read_local_file(path: str) -> bytes:
-    """The bytes of a regular file, in as few system calls as a file allows (open, fstat, one
-    read, close): each releases and retakes the GIL, which read-ahead threads wait for."""
+    """The bytes of a regular file, in as few system calls as the file allows (each releases
+    and retakes the GIL, which the read-ahead threads wait for)."""
     try:
         descriptor = os.open(path, _OPEN_FLAGS)
         try:
-            status = os.fstat(descriptor)
-            if not stat.S_ISREG(status.st_mode):
-                raise SkippedFile(NOT_A_FILE, "not a regular file")
-            data = os.read(descriptor, status.st_size + 1)
-            if len(data) != status.st_size:  # the file changed size since, or a short read
-                parts = [data]
-                while part := os.read(descriptor, 1 << 20):
-                    parts.append(part)
-                data = b"".join(parts)
-            return data
+            return _read_regular(descriptor)
         finally:
             os.close(descriptor)
     except SkippedFile:
@@ -127,6 +120,31 @@ def _read_local_file(path: str) -> bytes:
         if _exists_but_not_regular(path):  # a socket, which cannot be opened
             raise SkippedFile(NOT_A_FILE, "not a regular file") from None
         raise SkippedFile(UNREADABLE, f"{type(error).__name__}: {error.strerror}") from None
+
+
+def _read_regular(descriptor: int) -> bytes:
+    """An open file's bytes; SkippedFile unless it is a regular file.
+
+    A file shorter than _FIRST_READ comes whole from one read (a regular file reads short only
+    at its end): open, read, close. Anything else (an empty, long, failing or special file) is
+    checked with fstat before more is read.
+    """
+    try:
+        data = os.read(descriptor, _FIRST_READ)
+    except OSError:
+        data = None  # a folder, say: fstat tells; a regular file's error comes again below
+    if data and len(data) < _FIRST_READ:
+        return data
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):
+        raise SkippedFile(NOT_A_FILE, "not a regular file")
+    if data is None:
+        data = os.read(descriptor, _FIRST_READ)
+    parts, size = [data], len(data)
+    while part := os.read(descriptor, max(status.st_size + 1 - size, _FIRST_READ)):
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
 
 
 def _exists_but_not_regular(path: str) -> bool:
