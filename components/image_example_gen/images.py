@@ -127,7 +127,8 @@ def _read_regular(descriptor: int) -> bytes:
 
     A file shorter than _FIRST_READ comes whole from one read (a regular file reads short only
     at its end): open, read, close. Anything else (an empty, long, failing or special file) is
-    checked with fstat before more is read.
+    checked with fstat before more is read. So a FIFO that a writer happens to be feeding while
+    it is read passes as a short file; its bytes are then judged as an image like any file's.
     """
     try:
         data = os.read(descriptor, _FIRST_READ)
