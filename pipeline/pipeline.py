@@ -23,6 +23,7 @@ from artgan.components.gan_evaluator.history import RecentBlessingsStrategy
 from artgan.components.image_example_gen import ImageExampleGen
 from artgan.components.image_example_gen.executor import folder_fingerprint
 from artgan.components.real_feature_statistics import RealFeatureStatisticsGen
+from artgan.components.transform import Transform
 from artgan.pipeline.config import EvalConfig, PipelineConfig, to_json
 
 PREPROCESSING_FN = "artgan.models.preprocessing.preprocessing_fn"
@@ -66,7 +67,7 @@ def create_pipeline(
     schema_gen = tfx.components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
     )
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,

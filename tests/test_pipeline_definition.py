@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from artgan.components.transform import executor as transform_executor
 from artgan.pipeline.config import PipelineConfig
 from artgan.pipeline.pipeline import (
     BASELINE_RESOLVER_ID,
@@ -26,6 +27,8 @@ def test_transform_and_trainer_name_installed_functions_not_module_files(tmp_pat
     assert not by_id["Trainer"].exec_properties.get("module_file")
     for component in ("ImageExampleGen", "Trainer", "GanEvaluator", "Pusher"):
         assert component in by_id
+    # TFX's Transform, with the executor that writes its examples in batches
+    assert by_id["Transform"].executor_spec.executor_class is transform_executor.Executor
 
 
 def test_checkpoint_folder_is_stable_for_the_same_inputs_and_config():

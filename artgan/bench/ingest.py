@@ -306,9 +306,8 @@ def _child_main(sender, function, args) -> None:
 
 def _import_only() -> dict:
     """The baseline: a child with TFX, Beam and the executors imported, doing nothing."""
-    import tfx.components.transform.executor  # noqa: F401
-
     import artgan.components.image_example_gen.executor  # noqa: F401
+    import artgan.components.transform.executor  # noqa: F401
 
     return {}
 
@@ -373,17 +372,20 @@ def _run_example_gen(data_dir: str, out_dir: str, beam_args: list[str]) -> dict:
     }
 
 
-def run_transform(examples_dir: str, out_dir: str, data: dict, beam_args: list[str]) -> dict:
-    """TFX's Transform executor with the pipeline's preprocessing_fn on ImageExampleGen's
-    output in examples_dir; transformed examples go to out_dir/transformed_examples."""
+def run_transform(
+    examples_dir: str, out_dir: str, data: dict, beam_args: list[str], executor_class=None
+) -> dict:
+    """The pipeline's Transform executor (or executor_class) and preprocessing_fn on
+    ImageExampleGen's output in examples_dir; transformed examples go to
+    out_dir/transformed_examples."""
     import apache_beam as beam
     from tfx import v1 as tfx
-    from tfx.components.transform.executor import Executor
     from tfx.components.util import examples_utils
     from tfx.dsl.components.base import base_beam_executor
     from tfx.proto import example_gen_pb2
     from tfx.types import artifact_utils, standard_artifacts
 
+    from artgan.components.transform import Transform
     from artgan.pipeline.pipeline import PREPROCESSING_FN
 
     examples = standard_artifacts.Examples()
@@ -394,7 +396,7 @@ def run_transform(examples_dir: str, out_dir: str, data: dict, beam_args: list[s
     schema = standard_artifacts.Schema()
     schema.uri = os.path.join(out_dir, "schema")
     write_example_schema(schema.uri)
-    component = tfx.components.Transform(
+    component = Transform(
         examples=tfx.dsl.Channel(type=standard_artifacts.Examples),
         schema=tfx.dsl.Channel(type=standard_artifacts.Schema),
         preprocessing_fn=PREPROCESSING_FN,
@@ -415,7 +417,8 @@ def run_transform(examples_dir: str, out_dir: str, data: dict, beam_args: list[s
         make_beam_pipeline_fn=lambda: beam.Pipeline(argv=beam_args)
     )
     started, cpu_started = time.perf_counter(), _cpu_seconds()
-    Executor(context).Do({"examples": [examples], "schema": [schema]}, outputs, properties)
+    executor = (executor_class or Transform.EXECUTOR_SPEC.executor_class)(context)
+    executor.Do({"examples": [examples], "schema": [schema]}, outputs, properties)
     seconds, cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
     transformed = os.path.join(out_dir, "transformed_examples")
     return {
