@@ -227,7 +227,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         with self._make_beam_pipeline() as pipeline:
             ingested = (
                 pipeline
-                | "ListedPaths" >> beam.Create(_tasks(paths))  # reshuffled over the workers
+                # Reshuffled over the workers; typed, or Beam infers the type of every path.
+                | "ListedPaths" >> beam.Create(_tasks(paths)).with_output_types(tuple[bytes, ...])
                 | "IngestImages"
                 >> beam.ParDo(ingest_fn).with_outputs(_SKIPPED_TAG, _COUNTS_TAG, *SPLIT_NAMES)
             )

@@ -39,10 +39,11 @@ def list_image_files(input_base: str) -> list[str]:
     paths = []
     for dir_path, dir_names, file_names in os.walk(input_base, followlinks=False):
         dir_names.sort()
-        for name in file_names:
-            if name.lower().endswith(IMAGE_EXTENSIONS):
-                relative = os.path.relpath(os.path.join(dir_path, name), input_base)
-                paths.append(relative.replace(os.sep, "/"))
+        folder = os.path.relpath(dir_path, input_base).replace(os.sep, "/")
+        prefix = "" if folder == "." else folder + "/"
+        paths.extend(
+            prefix + name for name in file_names if name.lower().endswith(IMAGE_EXTENSIONS)
+        )
     return sorted(paths)
 
 
