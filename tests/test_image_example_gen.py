@@ -247,3 +247,32 @@ def test_small_tasks_and_early_flushes_give_the_same_examples(tmp_path, monkeypa
     assert examples.get_int_custom_property("num_normalized") == 1
     reasons = json.loads(examples.get_string_custom_property("skipped_reasons"))
     assert reasons == {"empty_file": 1, "corrupt": 1}
+
+
+@pytest.mark.parametrize("size", [1, 127, 128, 20_000, 3_000_000])  # one- to four-byte lengths
+@pytest.mark.parametrize("labelled", [True, False])
+def test_examples_hold_every_feature_as_a_proto_built_example(size, labelled):
+    image = images.IngestedImage(
+        bytes(range(256)) * (size // 256) + b"x" * (size % 256),
+        height=3000,
+        width=1,
+        channels=4,
+        orientation=6,
+        source_format="JPEG",
+        normalized=bool(size % 2),
+    )
+    path = "caf\udce9/photo 1.jpg"  # a non-UTF-8 folder name, as os.fsdecode gives it
+    label_index = {"caf\udce9": 7} if labelled else {}
+    expected = tf.train.Example()
+    feature = expected.features.feature
+    feature["image"].bytes_list.value.append(image.encoded)
+    for key in ("height", "width", "channels", "orientation"):
+        feature[key].int64_list.value.append(getattr(image, key))
+    feature["format"].bytes_list.value.append(b"JPEG")
+    feature["normalized"].int64_list.value.append(int(image.normalized))
+    feature["path"].bytes_list.value.append(b"caf\xe9/photo 1.jpg")
+    if labelled:
+        feature["label"].int64_list.value.append(7)
+        feature["label_name"].bytes_list.value.append(b"caf\xe9")
+    example = tf.train.Example.FromString(executor.image_example(path, image, label_index))
+    assert example == expected

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import functools
 import itertools
 import json
 import logging
@@ -20,7 +21,7 @@ import threading
 from typing import Any
 
 import apache_beam as beam
-from tensorflow.core.example import example_pb2
+from tensorflow.core.example import feature_pb2
 from tfx import types
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
@@ -71,22 +72,53 @@ MAX_BYTES_PER_SHARD = 256 * 2**20
 
 
 def image_example(path: str, image: images.IngestedImage, label_index: dict[str, int]) -> bytes:
-    """The serialized tf.Example of one ingested file."""
-    example = example_pb2.Example()
-    feature = example.features.feature
-    feature["image"].bytes_list.value.append(image.encoded)
-    feature["height"].int64_list.value.append(image.height)
-    feature["width"].int64_list.value.append(image.width)
-    feature["channels"].int64_list.value.append(image.channels)
-    feature["orientation"].int64_list.value.append(image.orientation)
-    feature["format"].bytes_list.value.append(image.source_format.encode("ascii", "replace"))
-    feature["normalized"].int64_list.value.append(int(image.normalized))
-    feature["path"].bytes_list.value.append(os.fsencode(path))
+    """The serialized tf.Example of one ingested file.
+
+    Its features are a map, whose serialized entries simply concatenate: the image and path are
+    serialized per file, the values many files share (size, format, label) once.
+    """
+    own = feature_pb2.Features()
+    own.feature["image"].bytes_list.value.append(image.encoded)
+    own.feature["path"].bytes_list.value.append(os.fsencode(path))
+    entries = [
+        own.SerializeToString(),
+        _shared_entry("height", image.height),
+        _shared_entry("width", image.width),
+        _shared_entry("channels", image.channels),
+        _shared_entry("orientation", image.orientation),
+        _shared_entry("format", image.source_format.encode("ascii", "replace")),
+        _shared_entry("normalized", int(image.normalized)),
+    ]
     if label_index:
         label_name = path.split("/", 1)[0]
-        feature["label"].int64_list.value.append(label_index[label_name])
-        feature["label_name"].bytes_list.value.append(os.fsencode(label_name))
-    return example.SerializeToString()
+        entries.append(_shared_entry("label", label_index[label_name]))
+        entries.append(_shared_entry("label_name", os.fsencode(label_name)))
+    features = b"".join(entries)
+    return _EXAMPLE_FEATURES_KEY + _varint(len(features)) + features
+
+
+_EXAMPLE_FEATURES_KEY = b"\n"  # tf.Example field 1 (features), length-delimited
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_entry(key: str, value: int | bytes) -> bytes:
+    """One feature as a serialized tf.train.Features holding only it."""
+    features = feature_pb2.Features()
+    if isinstance(value, bytes):
+        features.feature[key].bytes_list.value.append(value)
+    else:
+        features.feature[key].int64_list.value.append(value)
+    return features.SerializeToString()
+
+
+def _varint(value: int) -> bytes:
+    """A protobuf length prefix."""
+    encoded = bytearray()
+    while value > 0x7F:
+        encoded.append(value & 0x7F | 0x80)
+        value >>= 7
+    encoded.append(value)
+    return bytes(encoded)
 
 
 class _IngestImageFn(beam.DoFn):
