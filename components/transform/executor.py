@@ -5,7 +5,9 @@ default level on the pipeline's own thread: about a third of Transform's time pe
 small images (34 of 100 us on 28x28 Fashion-MNIST). Here each transformed RecordBatch becomes
 one element, a tuple of the same serialized tf.Examples, written by ``WriteTFRecordBatches``
 (framed per batch, gzipped at level 1 on the file's own thread, shards of bounded size). The
-records are byte for byte TFX's; readers see GZIP TFRecords as before.
+records are what TFX's own encoder makes; readers see GZIP TFRecords as before. On the 70,000
+Fashion-MNIST examples Transform took 8.4-9.6 s instead of 10.6 s (same input, one after the
+other).
 
 TFX's ``Executor.Do`` builds its ``TransformProcessor`` itself, so ``Do`` here is TFX's code
 run with a module namespace in which that name is the processor below; nothing global changes.
