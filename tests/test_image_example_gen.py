@@ -5,6 +5,7 @@ import glob
 import io
 import json
 import os
+import sys
 
 import apache_beam as beam
 import numpy as np
@@ -136,7 +137,9 @@ def test_split_assignment_is_stable_across_runs(labelled):
 def test_flat_folder_is_unlabelled(tmp_path):
     for i in range(6):
         _write(str(tmp_path / "images" / f"img_{i}.png"), _encode((4, 4), "L", "PNG", i))
+    switch_interval = sys.getswitchinterval()
     examples = _run(tmp_path / "images", tmp_path / "out", eval_percent=50)
+    assert sys.getswitchinterval() == switch_interval  # shorter only while the pipeline ran
     records = _read_split(examples, "train") + _read_split(examples, "eval")
     assert len(records) == 6
     assert all("label" not in r.features.feature for r in records)
@@ -198,6 +201,7 @@ def _without_iend(data):
 
 
 def test_tensorflow_check_in_batches_matches_each_files_answer(monkeypatch):
+    monkeypatch.setattr(decode_check, "BATCH_SIZE", 32)
     good = [images.ingest_bytes(_encode((3 + i % 5, 4), "L", "PNG", i), 10_000) for i in range(70)]
     broken = images.ingest_bytes(_without_iend(_encode((5, 5), "RGB", "PNG", 1)), 10_000)
     wrong_channels = dataclasses.replace(good[0], channels=3)  # the file is gray

@@ -18,7 +18,9 @@ from PIL import Image
 
 from artgan.components.image_example_gen.images import TRANSPOSED_ORIENTATIONS, IngestedImage
 
-BATCH_SIZE = 64
+# Images per call: each call takes the GIL a few times, from a thread that competes for it
+# with the reading and parsing; fewer, larger calls wait for it less.
+BATCH_SIZE = 256
 # Bytes (encoded and decoded) one call may hold at once; a larger image is checked on its own.
 MAX_BATCH_BYTES = 64 * 2**20
 

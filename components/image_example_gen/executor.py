@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import functools
 import itertools
 import json
 import logging
 import os
+import sys
 import threading
 from typing import Any
 
@@ -66,6 +68,7 @@ _REASONS_IN_ERROR = 5
 # task's files in batches of decode_check.BATCH_SIZE.
 PATHS_PER_TASK = 2 * decode_check.BATCH_SIZE
 _SKIPPED_IN_LOG = 20
+GIL_SWITCH_INTERVAL = 0.0005  # seconds, while the pipeline runs (Python's default: 0.005)
 # A worker starts a new TFRecord shard after this many examples or uncompressed bytes.
 MAX_RECORDS_PER_SHARD = 10_000
 MAX_BYTES_PER_SHARD = 256 * 2**20
@@ -204,6 +207,23 @@ def _checked_in_background(group: list) -> concurrent.futures.Future:
     return _check_thread.submit(decode_check.tensorflow_decodes, kept)
 
 
+@contextlib.contextmanager
+def _short_gil_switch_interval():
+    """A thread waiting for the GIL gets it after 0.5 ms instead of 5 meanwhile (this process).
+
+    The TF check and the reading threads each take the GIL briefly, many times per batch, while
+    the DoFn's thread parses files; at Python's default interval they waited longer than they
+    worked. On the 70,000 Fashion-MNIST PNGs (with TF's check in batches of 256 instead of 64),
+    ImageExampleGen took 5.4-5.9 s instead of 5.8-6.9 s from the page cache.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
 def _kept_as_is(image: images.IngestedImage | images.SkippedFile) -> bool:
     """An image whose original bytes are kept, if TF decodes them right."""
     return isinstance(image, images.IngestedImage) and not image.normalized
@@ -256,7 +276,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         skipped_path = os.path.join(examples.uri, SKIPPED_FILE_NAME)
         ingest_fn = _IngestImageFn(input_base, label_names, eval_percent, max_pixels)
 
-        with self._make_beam_pipeline() as pipeline:
+        with _short_gil_switch_interval(), self._make_beam_pipeline() as pipeline:
             ingested = (
                 pipeline
                 # Reshuffled over the workers; typed, or Beam infers the type of every path.
