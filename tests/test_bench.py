@@ -77,6 +77,13 @@ def test_bench_train_names_an_unknown_choice_before_any_work(tmp_path, capsys, f
     assert not (tmp_path / "t.json").exists()
 
 
+def test_bench_ingest_needs_a_raw_read(tmp_path, capsys):
+    args = ["bench", "ingest", "--data", str(tmp_path), "--raw-reads", "0"]
+    assert main([*args, "--out", str(tmp_path / "i.json")]) != 0
+    assert "--raw-reads must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "i.json").exists()
+
+
 def test_bench_train_needs_a_seed(tmp_path, capsys):
     assert main(["bench", "train", "--seeds", "0", "--out", str(tmp_path / "t.json")]) != 0
     assert "--seeds >= 1" in capsys.readouterr().err
