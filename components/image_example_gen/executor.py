@@ -1,7 +1,7 @@
 """Executor of ImageExampleGen: a folder of image files -> train/eval tf.Example TFRecords.
 
 A Beam pipeline: the listed paths are spread over the workers in tasks; a worker reads a
-task's files on threads ahead of checking each with Pillow (``read_ahead``,
+task's files on threads ahead of checking each one's header (``read_ahead``,
 ``images.ingest_bytes``), has TF decode a batch of them at once on another thread while it
 goes on with the next batch (``decode_check``) and sends each batch's examples straight into
 GZIP TFRecord shards, so no stage holds the data set. Skipped files go to ``skipped.jsonl``

@@ -1,12 +1,12 @@
 """One image file -> the bytes Transform will decode, or the reason the file is skipped.
 
-Pillow reads every file's header first, so a decompression bomb is refused before its pixels
-exist. Files that ``tf.io.decode_image`` reads correctly keep their original bytes; TF itself
-decodes them in the executor (``decode_check``), which catches truncated and damaged pixel
-data. Pillow decodes the first frame of the rest (BMP, CMYK JPEG, transparent GIF, gray/RGB
-PNG with a transparent colour, animated WebP/PNG/GIF, formats TF does not know), which are
-stored as a lossless PNG of it, upright. EXIF orientation of files kept as they are is
-recorded, and Transform applies it.
+Every file's header is read first (a plain 8-bit PNG's by ``plain_png``, any other file's by
+Pillow), so a decompression bomb is refused before its pixels exist. Files that
+``tf.io.decode_image`` reads correctly keep their original bytes; TF itself decodes them in the
+executor (``decode_check``), which catches truncated and damaged pixel data. Pillow decodes the
+first frame of the rest (BMP, CMYK JPEG, transparent GIF, gray/RGB PNG with a transparent
+colour, animated WebP/PNG/GIF, formats TF does not know), which are stored as a lossless PNG of
+it, upright. EXIF orientation of files kept as they are is recorded, and Transform applies it.
 
 TensorFlow is imported only to read object storage (gs://, ...): the tests run this module
 in a child process.
