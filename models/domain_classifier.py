@@ -93,23 +93,28 @@ def train_domain_classifier(
     return TrainedClassifier("domain_classifier", model, accuracy, num_classes)
 
 
-class _Exported(tf.Module):
-    def __init__(self, model: keras.Model):
-        super().__init__(name="feature_network")
-        self.model = model
+def export_classifier(classifier: TrainedClassifier, export_dir: str) -> str:
+    """Writes the network as a SavedModel: ``serving_default`` uint8 images -> features, probs.
 
-    def features_and_probs(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        features, probs = self.model(tf.cast(images, tf.float32), training=False)
+    Through ``keras.export.ExportArchive`` (see ``export.py``): it loads and runs through TF
+    Serving's session loader as well as ``tf.saved_model.load``.
+    """
+    model = classifier.model
+    _, height, width, channels = model.input_shape
+
+    def features_and_probs(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        features, probs = model(tf.cast(images, tf.float32), training=False)
         return {FEATURES_OUTPUT: features, PROBS_OUTPUT: probs}
 
-
-def export_classifier(classifier: TrainedClassifier, export_dir: str) -> str:
-    """Writes the network as a SavedModel: ``serving_default`` uint8 images -> features, probs."""
-    module = _Exported(classifier.model)
-    _, height, width, channels = classifier.model.input_shape
-    spec = tf.TensorSpec([None, height, width, channels], tf.uint8, name=IMAGES_INPUT)
-    signature = tf.function(module.features_and_probs, input_signature=[spec])
-    tf.saved_model.save(module, export_dir, signatures={"serving_default": signature})
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint(
+        "serving_default",
+        features_and_probs,
+        input_signature=[
+            tf.TensorSpec([None, height, width, channels], tf.uint8, name=IMAGES_INPUT)
+        ],
+    )
+    archive.write_out(export_dir, verbose=False)
     return export_dir
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from artgan.models import export, metrics
-from artgan.models.export import IMAGES_OUTPUT, SEEDS_INPUT
 from artgan.models.feature_network import FeatureNetwork, metric_names
 from artgan.pipeline.config import EvalConfig
+from artgan.serving.contract import IMAGES_OUTPUT, SEEDS_INPUT
 
 GENERATE_CHUNK = 500
 KID_MAX_ROWS = 10_000  # feature rows kept per image set for KID; its subsets are drawn from them

@@ -1,11 +1,11 @@
 """Exports a trained generator as a SavedModel with the serving contract clients rely on.
 
-Signatures (served unchanged by the real TF Serving and by artgan's embedded server):
-- ``serving_default``: ``seeds`` int64 [N] -> ``images`` uint8 [N,H,W,C], ``png`` string [N].
-- ``from_latents``: ``latents`` float32 [N, latent_dim] (+ ``labels`` int64 [N] when
-  class-conditional) -> the same outputs.
-- ``with_labels`` (class-conditional only): ``seeds`` and ``labels`` int64 [N]. TF Serving has
-  no optional inputs, so "labels if given, else drawn from the seed" is two signatures.
+The signatures and tensor names are in ``serving/contract.py``. The SavedModel is written with
+``keras.export.ExportArchive``, whose graph the real TF Serving (its session loader, as
+``saved_model_cli run``) can run; ``tf.saved_model.save`` of a ``tf.Module`` holding Keras 3
+models cannot be (tensorflow/serving#2250). Beside it, in ``assets.extra``: ``generator.json``
+(sizes and classes, for clients) and ``tf_serving_warmup_requests`` (TF Serving replays it
+before the version is AVAILABLE).
 
 A seed's latent comes from a stateless normal draw keyed by the seed alone, so the same seed
 gives the same image from the same version, whatever else is in the batch.
@@ -17,16 +17,29 @@ import json
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
 
-SEEDS_INPUT = "seeds"
-LATENTS_INPUT = "latents"
-IMAGES_OUTPUT = "images"
-PNG_OUTPUT = "png"
-LABELS_INPUT = "labels"
-FROM_LATENTS_SIGNATURE = "from_latents"
-WITH_LABELS_SIGNATURE = "with_labels"  # class-conditional generators only: seeds + labels
-GENERATOR_INFO_FILE = "generator.json"  # in the SavedModel's assets.extra: sizes for clients
+from artgan.serving import contract, warmup
+from artgan.serving.contract import (
+    FROM_LATENTS_SIGNATURE,
+    FROM_LATENTS_WITH_LABELS_SIGNATURE,
+    GENERATOR_INFO_FILE,
+    IMAGES_OUTPUT,
+    LABELS_INPUT,
+    LATENTS_INPUT,
+    PNG_BYTES_OUTPUT,
+    PNG_OUTPUT,
+    SEEDS_INPUT,
+    WITH_LABELS_SIGNATURE,
+)
+
+WARMUP_BATCH_SIZES = (1, 4)  # per signature: a single image and a small grid
+CLASS_DIRECTIONS_SEED = (
+    20_251_202,
+    3,
+)  # fixed: the same latent picks the same class in any version
 
 
 def latents_from_seeds(seeds: tf.Tensor, latent_dim: int) -> tf.Tensor:
@@ -37,6 +50,31 @@ def latents_from_seeds(seeds: tf.Tensor, latent_dim: int) -> tf.Tensor:
         return tf.random.stateless_normal([latent_dim], seed=tf.stack([seed, 0]))
 
     return tf.map_fn(draw, seeds, fn_output_signature=tf.TensorSpec([latent_dim], tf.float32))
+
+
+def labels_from_seeds(seeds: tf.Tensor, num_classes: int) -> tf.Tensor:
+    """One class label per int64 seed (uniform), independent of batch composition."""
+
+    def draw(seed: tf.Tensor) -> tf.Tensor:
+        return tf.random.stateless_uniform(
+            [], seed=tf.stack([seed, 1]), maxval=num_classes, dtype=tf.int32
+        )
+
+    return tf.map_fn(draw, tf.cast(seeds, tf.int64), fn_output_signature=tf.int32)
+
+
+def labels_from_latents(latents: tf.Tensor, num_classes: int) -> tf.Tensor:
+    """The class whose fixed random direction each latent points along most.
+
+    Deterministic per latent, about uniform over classes for normal latents, and changing
+    only a few times along a walk between two latents (not at every frame).
+    """
+    latent_dim = latents.shape[-1]
+    directions = tf.random.stateless_normal([latent_dim, num_classes], seed=CLASS_DIRECTIONS_SEED)
+    directions = tf.math.l2_normalize(directions, axis=0)
+    return tf.argmax(
+        tf.matmul(tf.cast(latents, tf.float32), directions), axis=1, output_type=tf.int32
+    )
 
 
 def to_uint8(images: tf.Tensor) -> tf.Tensor:
@@ -51,33 +89,22 @@ def encode_pngs(images_uint8: tf.Tensor) -> tf.Tensor:
     )
 
 
-def labels_from_seeds(seeds: tf.Tensor, num_classes: int) -> tf.Tensor:
-    """One class label per int64 seed (uniform), independent of batch composition."""
+class GeneratorSignatures:
+    """The generator's serving functions, one per signature of the contract.
 
-    def draw(seed: tf.Tensor) -> tf.Tensor:
-        return tf.random.stateless_uniform(
-            [], seed=tf.stack([seed, 1]), maxval=num_classes, dtype=tf.int32
-        )
-
-    return tf.map_fn(draw, tf.cast(seeds, tf.int64), fn_output_signature=tf.int32)
-
-
-class GeneratorModule(tf.Module):
-    """The exported object: the generator plus its signatures.
-
-    A class-conditional generator (``num_classes`` > 0) reads [latents, labels]: its
-    ``serving_default`` draws each seed's label from the seed, ``with_labels`` takes them, and
-    ``from_latents`` takes ``latents`` and ``labels``.
+    A class-conditional generator (``num_classes`` > 0) reads [latents, labels]: without
+    labels, ``serving_default`` draws each seed's class from the seed and ``from_latents``
+    from the latent (``labels_from_latents``).
     """
 
     def __init__(self, generator: keras.Model, latent_dim: int, num_classes: int = 0):
-        super().__init__(name="artgan_generator")
         self.generator = generator
         self.latent_dim = latent_dim
         self.num_classes = num_classes
 
-    def _outputs(self, latents: tf.Tensor, labels: tf.Tensor | None) -> dict[str, tf.Tensor]:
+    def outputs(self, latents: tf.Tensor, labels: tf.Tensor | None) -> dict[str, tf.Tensor]:
         if self.num_classes:
+            labels = tf.cast(labels, tf.int32)
             checks = [
                 tf.debugging.assert_non_negative(labels, message="labels must be >= 0"),
                 tf.debugging.assert_less(
@@ -90,46 +117,73 @@ class GeneratorModule(tf.Module):
         else:
             images = self.generator(latents, training=False)
         images = to_uint8(images)
-        return {IMAGES_OUTPUT: images, PNG_OUTPUT: encode_pngs(images)}
+        pngs = encode_pngs(images)
+        return {IMAGES_OUTPUT: images, PNG_OUTPUT: pngs, PNG_BYTES_OUTPUT: tf.identity(pngs)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=SEEDS_INPUT)])
-    def generate_from_seeds(self, seeds: tf.Tensor) -> dict[str, tf.Tensor]:
+    def from_seeds(self, seeds: tf.Tensor) -> dict[str, tf.Tensor]:
         labels = labels_from_seeds(seeds, self.num_classes) if self.num_classes else None
-        return self._outputs(latents_from_seeds(seeds, self.latent_dim), labels)
+        return self.outputs(latents_from_seeds(seeds, self.latent_dim), labels)
 
-    @tf.function
-    def generate_with_labels(self, seeds: tf.Tensor, labels: tf.Tensor) -> dict[str, tf.Tensor]:
-        return self._outputs(latents_from_seeds(seeds, self.latent_dim), tf.cast(labels, tf.int32))
+    def from_latents(self, latents: tf.Tensor) -> dict[str, tf.Tensor]:
+        labels = labels_from_latents(latents, self.num_classes) if self.num_classes else None
+        return self.outputs(latents, labels)
 
-    @tf.function
-    def generate_from_latents(self, latents: tf.Tensor, labels=None) -> dict[str, tf.Tensor]:
-        return self._outputs(latents, None if labels is None else tf.cast(labels, tf.int32))
+    def with_labels(self, seeds: tf.Tensor, labels: tf.Tensor) -> dict[str, tf.Tensor]:
+        return self.outputs(latents_from_seeds(seeds, self.latent_dim), labels)
 
-    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
-        latents = tf.TensorSpec([None, self.latent_dim], tf.float32, name=LATENTS_INPUT)
-        labels = tf.TensorSpec([None], tf.int64, name=LABELS_INPUT)
-        seeds = tf.TensorSpec([None], tf.int64, name=SEEDS_INPUT)
-        signatures = {"serving_default": self.generate_from_seeds}
-        if self.num_classes:
-            signatures[WITH_LABELS_SIGNATURE] = self.generate_with_labels.get_concrete_function(
-                seeds, labels
-            )
-            signatures[FROM_LATENTS_SIGNATURE] = self.generate_from_latents.get_concrete_function(
-                latents, labels
-            )
-        else:
-            signatures[FROM_LATENTS_SIGNATURE] = self.generate_from_latents.get_concrete_function(
-                latents
-            )
-        return signatures
+    def from_latents_with_labels(self, latents: tf.Tensor, labels: tf.Tensor):
+        return self.outputs(latents, labels)
+
+    def endpoints(self) -> dict[str, tuple]:
+        """Signature name -> (function, input signature), in the contract's order."""
+        specs = {
+            SEEDS_INPUT: tf.TensorSpec([None], tf.int64, name=SEEDS_INPUT),
+            LATENTS_INPUT: tf.TensorSpec([None, self.latent_dim], tf.float32, name=LATENTS_INPUT),
+            LABELS_INPUT: tf.TensorSpec([None], tf.int64, name=LABELS_INPUT),
+        }
+        functions = {
+            contract.DEFAULT_SIGNATURE: self.from_seeds,
+            FROM_LATENTS_SIGNATURE: self.from_latents,
+            WITH_LABELS_SIGNATURE: self.with_labels,
+            FROM_LATENTS_WITH_LABELS_SIGNATURE: self.from_latents_with_labels,
+        }
+        return {
+            name: (functions[name], [specs[key] for key in contract.signature_inputs(name)])
+            for name in contract.signature_names(self.num_classes)
+        }
+
+
+def warmup_requests(latent_dim: int, num_classes: int) -> list[predict_pb2.PredictRequest]:
+    """A few requests per signature (batches of ``WARMUP_BATCH_SIZES``), seeds from 0."""
+    requests = []
+    for name in contract.signature_names(num_classes):
+        for size in WARMUP_BATCH_SIZES:
+            seeds = np.arange(size, dtype=np.int64)
+            values = {
+                SEEDS_INPUT: seeds,
+                LATENTS_INPUT: latents_from_seeds(seeds, latent_dim).numpy(),
+                LABELS_INPUT: seeds % max(num_classes, 1),
+            }
+            request = predict_pb2.PredictRequest()
+            request.model_spec.signature_name = name
+            for key in contract.signature_inputs(name):
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(values[key]))
+            requests.append(request)
+    return requests
 
 
 def export_generator(
     generator: keras.Model, latent_dim: int, export_dir: str, num_classes: int = 0
 ) -> str:
-    """Writes the generator SavedModel (with its signatures) to ``export_dir``."""
-    module = GeneratorModule(generator, latent_dim, num_classes)
-    tf.saved_model.save(module, export_dir, signatures=module.signatures())
+    """Writes the generator SavedModel, its info and its warmup requests to ``export_dir``."""
+    archive = keras.export.ExportArchive()
+    # No archive.track(generator): the endpoints track the variables they use, and tracking
+    # the model as well stores every variable twice (keras-team/keras#23553).
+    for name, (function, input_signature) in (
+        GeneratorSignatures(generator, latent_dim, num_classes).endpoints().items()
+    ):
+        archive.add_endpoint(name, function, input_signature=input_signature)
+    archive.write_out(export_dir, verbose=False)
     _, height, width, channels = generator.output_shape
     info = {
         "latent_dim": latent_dim,
@@ -138,8 +192,9 @@ def export_generator(
         "channels": channels,
         "num_classes": num_classes,
     }
-    extra_dir = os.path.join(export_dir, "assets.extra")
+    extra_dir = os.path.join(export_dir, contract.ASSETS_EXTRA_DIR)
     tf.io.gfile.makedirs(extra_dir)
     with tf.io.gfile.GFile(os.path.join(extra_dir, GENERATOR_INFO_FILE), "w") as f:
         json.dump(info, f)
+    warmup.write_warmup_file(export_dir, warmup_requests(latent_dim, num_classes))
     return export_dir

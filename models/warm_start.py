@@ -19,8 +19,8 @@ import keras
 import tensorflow as tf
 
 from artgan.errors import ArtganError
-from artgan.models.export import GENERATOR_INFO_FILE
 from artgan.pipeline.config import DataConfig, TrainConfig
+from artgan.serving.contract import GENERATOR_INFO_FILE
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,16 @@ from tensorflow_serving.apis import (
 )
 
 from artgan.errors import ArtganError
-from artgan.models.export import (
+from artgan.models.grid import save_grid
+from artgan.pipeline.config import ServingConfig
+from artgan.serving.contract import (
+    ASSETS_EXTRA_DIR,
     GENERATOR_INFO_FILE,
     LABELS_INPUT,
     PNG_OUTPUT,
     SEEDS_INPUT,
     WITH_LABELS_SIGNATURE,
 )
-from artgan.models.grid import save_grid
-from artgan.pipeline.config import ServingConfig
 from artgan.serving.repository import pending_version_folders, ready_versions
 from artgan.serving.server import MAX_MESSAGE_BYTES, grpc_address, start_server
 
@@ -240,7 +241,7 @@ def write_generated(result: GeneratedImages, out_dir: str) -> dict:
 def served_num_classes(model_base_path: str, version: int) -> int:
     """Classes of a pushed class-conditional generator (0: unconditional), from its
     ``assets.extra/generator.json``."""
-    info_path = os.path.join(model_base_path, str(version), "assets.extra", GENERATOR_INFO_FILE)
+    info_path = os.path.join(model_base_path, str(version), ASSETS_EXTRA_DIR, GENERATOR_INFO_FILE)
     try:
         with open(info_path) as f:
             return int(json.load(f).get("num_classes", 0))

@@ -2,8 +2,9 @@
 
 A model base path holds integer-named version folders. A folder counts once its
 ``saved_model.pb`` exists (TFX's Pusher copies it last). Like TF Serving's default policy, only
-the highest version is served: a new one is loaded first and then swapped in, and a failed load
-keeps the old one serving. Removing the served folder rolls back to the highest one left.
+the highest version is served: a new one is loaded (with TF Serving's session loader, see
+``bundle.py``) and warmed up from its warmup file first, then swapped in; a failed load or
+warmup keeps the old one serving. Removing the served folder rolls back to the highest one left.
 """
 
 from __future__ import annotations
@@ -12,29 +13,31 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow.python.saved_model import loader_impl
+
+from artgan.serving.bundle import SavedModelBundle
+from artgan.serving.contract import SAVED_MODEL_FILE
+from artgan.serving.warmup import replay_warmup
 
 log = logging.getLogger(__name__)
 
-SAVED_MODEL_FILE = "saved_model.pb"
-SERVE_TAG = "serve"
 MAX_LOAD_ATTEMPTS = 3  # a version that fails this often is skipped (and logged) from then on
 
 
 @dataclasses.dataclass(frozen=True)
 class LoadedVersion:
-    """One loaded SavedModel version: its callable signatures and their on-disk definitions."""
+    """One loaded and warmed-up SavedModel version."""
 
     version: int
     path: str
-    signatures: Mapping[str, Callable[..., Any]]
-    signature_defs: Mapping[str, meta_graph_pb2.SignatureDef]
-    saved_model: Any  # keeps the loaded object (and so its variables) alive
+    bundle: SavedModelBundle  # the session TF Serving's loader would build
+
+    @property
+    def signature_defs(self) -> Mapping[str, meta_graph_pb2.SignatureDef]:
+        return self.bundle.signature_defs
 
 
 def version_folder_name(entry: str) -> str:
@@ -64,35 +67,28 @@ def pending_version_folders(base_path: str) -> list[str]:
     return sorted(name for name in names if name.isdigit() and name not in ready)
 
 
-def serving_signature_defs(path: str) -> dict[str, meta_graph_pb2.SignatureDef]:
-    """The signature defs of the "serve" meta graph, exactly as stored in saved_model.pb."""
-    saved_model = loader_impl.parse_saved_model(path)
-    meta_graphs = list(saved_model.meta_graphs)
-    serving = [graph for graph in meta_graphs if SERVE_TAG in graph.meta_info_def.tags]
-    chosen = (serving or meta_graphs)[0]
-    return dict(chosen.signature_def)
-
-
-def load_version(base_path: str, version: int) -> LoadedVersion:
-    """Loads ``<base_path>/<version>`` with ``tf.saved_model.load``."""
+def load_version(base_path: str, version: int, max_batch_size: int) -> LoadedVersion:
+    """Loads ``<base_path>/<version>`` with the session loader and replays its warmup file."""
     path = os.path.join(base_path, str(version))
-    saved_model = tf.saved_model.load(path)
-    return LoadedVersion(
-        version=version,
-        path=path,
-        signatures=dict(saved_model.signatures),
-        signature_defs=serving_signature_defs(path),
-        saved_model=saved_model,
-    )
+    bundle = SavedModelBundle(path)
+    try:
+        replayed = replay_warmup(bundle, max_batch_size)
+    except Exception:
+        bundle.close()
+        raise
+    if replayed:
+        log.info("version %d: replayed %d warmup requests", version, replayed)
+    return LoadedVersion(version=version, path=path, bundle=bundle)
 
 
 class ModelRepository:
     """Serves the latest loadable version of one model and polls for newer ones."""
 
-    def __init__(self, model_name: str, base_path: str, poll_seconds: float):
+    def __init__(self, model_name: str, base_path: str, poll_seconds: float, max_batch_size: int):
         self.model_name = model_name
         self.base_path = base_path
         self.poll_seconds = poll_seconds
+        self.max_batch_size = max_batch_size  # warmup requests obey it too
         self._current: LoadedVersion | None = None
         self._failed_attempts: dict[int, int] = {}
         self._poll_lock = threading.Lock()
@@ -118,7 +114,7 @@ class ModelRepository:
 
     def _try_load(self, version: int) -> bool:
         try:
-            loaded = load_version(self.base_path, version)
+            loaded = load_version(self.base_path, version, self.max_batch_size)
         except Exception as error:  # any failure keeps the old version serving
             attempts = self._failed_attempts.get(version, 0) + 1
             self._failed_attempts[version] = attempts

@@ -20,6 +20,7 @@ from artgan.errors import ArtganError
 from artgan.pipeline.config import ServingConfig
 from artgan.serving import handlers
 from artgan.serving.repository import ModelRepository
+from artgan.serving.requests import ServingError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def answer(context: grpc.ServicerContext, handler: Callable[[], Any]) -> Any:
     """Runs a handler, turning its failures into gRPC status codes (never a dead server)."""
     try:
         return handler()
-    except handlers.ServingError as error:
+    except ServingError as error:
         context.abort(error.code, error.message)
     except Exception as error:
         log.exception("request failed unexpectedly")
@@ -146,7 +147,7 @@ def start_server(
             f"max_batch_size must be >= 1 and poll_seconds > 0, got {max_batch_size} and "
             f"{poll_seconds}"
         )
-    repository = ModelRepository(model_name, model_base_path, poll_seconds)
+    repository = ModelRepository(model_name, model_base_path, poll_seconds, max_batch_size)
     repository.poll_once()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS, thread_name_prefix="artgan-grpc"),

@@ -8,6 +8,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from evaluation_fixtures import squares
 
 from artgan.models import metrics
@@ -26,6 +27,7 @@ from artgan.models.evaluation import (
 from artgan.models.export import export_generator
 from artgan.models.feature_network import open_feature_network
 from artgan.pipeline.config import EvalConfig
+from artgan.serving.bundle import SavedModelBundle
 
 ONLY_FID = EvalConfig(fid_threshold=30.0, fid_margin=5.0, kid_threshold=None, kid_margin=None)
 
@@ -194,6 +196,21 @@ def test_exported_classifier_gives_what_the_trained_one_gives(classifier, data):
     np.testing.assert_allclose(features, expected_features, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(probs, expected_probs, rtol=1e-5, atol=1e-6)
+
+
+def test_exported_classifier_runs_through_the_session_loader_as_it_does_eagerly(data, tmp_path):
+    trained = train_domain_classifier(*data, epochs=1, seed=0)
+    export_dir = export_classifier(trained, str(tmp_path / "classifier"))
+    images = data[0][:5]
+    bundle = SavedModelBundle(export_dir)  # TF Serving's loader: graph, restore op, Session.run
+    by_session = bundle.run("serving_default", {"images": images})
+    bundle.close()
+    by_eager = tf.saved_model.load(export_dir).signatures["serving_default"](
+        images=tf.constant(images)
+    )
+    assert set(by_session) == set(by_eager)
+    for name, value in by_session.items():
+        np.testing.assert_array_equal(value, by_eager[name].numpy(), err_msg=name)
 
 
 def test_feature_networks_take_only_uint8_images(classifier, data):

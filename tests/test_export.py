@@ -1,4 +1,4 @@
-"""The exported generator's serving contract (artgan.models.export), reloaded from disk."""
+"""The exported generator's serving contract, loaded back as TF Serving loads it and eagerly."""
 
 from __future__ import annotations
 
@@ -11,23 +11,36 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
+from tensorflow_serving.apis import prediction_log_pb2
 
 from artgan.models.export import (
-    FROM_LATENTS_SIGNATURE,
-    GENERATOR_INFO_FILE,
-    IMAGES_OUTPUT,
-    LATENTS_INPUT,
-    PNG_OUTPUT,
-    SEEDS_INPUT,
     export_generator,
+    labels_from_latents,
+    labels_from_seeds,
     latents_from_seeds,
     to_uint8,
 )
-from artgan.models.networks import build_generator
+from artgan.models.networks import build_generator, build_networks
+from artgan.pipeline.config import DataConfig, TrainConfig
+from artgan.serving import contract
+from artgan.serving.bundle import SavedModelBundle
+from artgan.serving.contract import (
+    FROM_LATENTS_SIGNATURE,
+    FROM_LATENTS_WITH_LABELS_SIGNATURE,
+    IMAGES_OUTPUT,
+    LABELS_INPUT,
+    LATENTS_INPUT,
+    PNG_BYTES_OUTPUT,
+    PNG_OUTPUT,
+    SEEDS_INPUT,
+    WITH_LABELS_SIGNATURE,
+)
+from artgan.serving.warmup import read_warmup_file, warmup_path
 
 LATENT_DIM = 8
 RESOLUTION = 8
 CHANNELS = 1
+NUM_CLASSES = 3
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +55,25 @@ def export_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
+def conditional_dir(tmp_path_factory) -> str:
+    keras.utils.set_random_seed(4)
+    train = TrainConfig(latent_dim=LATENT_DIM, generator_width=16, discriminator_width=8)
+    data = DataConfig(resolution=RESOLUTION, channels=3)
+    generator, _ = build_networks(train, data, NUM_CLASSES)
+    path = str(tmp_path_factory.mktemp("export") / "conditional")
+    return export_generator(generator, LATENT_DIM, path, NUM_CLASSES)
+
+
+@pytest.fixture(scope="module")
 def loaded(export_dir):
     return tf.saved_model.load(export_dir)
+
+
+@pytest.fixture(scope="module")
+def session(export_dir):
+    bundle = SavedModelBundle(export_dir)
+    yield bundle
+    bundle.close()
 
 
 def generate(loaded, seeds) -> dict[str, np.ndarray]:
@@ -56,22 +86,64 @@ def decode_png(png: bytes) -> np.ndarray:
     return array[..., np.newaxis] if array.ndim == 2 else array
 
 
-def test_serving_default_takes_int64_seeds(loaded):
-    signature = loaded.signatures["serving_default"]
-    spec = signature.structured_input_signature[1][SEEDS_INPUT]
-    assert spec.dtype == tf.int64
-    assert spec.shape.as_list() == [None]
+def contract_inputs(signature: str, seeds: list[int], num_classes: int) -> dict[str, np.ndarray]:
+    seeds = np.asarray(seeds, np.int64)
+    values = {
+        SEEDS_INPUT: seeds,
+        LATENTS_INPUT: latents_from_seeds(seeds, LATENT_DIM).numpy(),
+        LABELS_INPUT: (seeds * 7 + 1) % max(num_classes, 1),
+    }
+    return {name: values[name] for name in contract.signature_inputs(signature)}
 
 
-def test_serving_default_returns_uint8_images_and_matching_pngs(loaded):
-    outputs = generate(loaded, [0, 1, 2])
-    assert set(outputs) == {IMAGES_OUTPUT, PNG_OUTPUT}
+@pytest.mark.parametrize("which", ["unconditional", "conditional"])
+def test_every_signature_gives_the_same_bytes_through_the_session_loader_and_eagerly(
+    which, export_dir, conditional_dir
+):
+    """TF Serving's loader (graph, restore op, Session.run) and tf.saved_model.load agree."""
+    path, num_classes = (export_dir, 0) if which == "unconditional" else (conditional_dir, 3)
+    eager = tf.saved_model.load(path)
+    bundle = SavedModelBundle(path)
+    expected = set(contract.signature_names(num_classes))
+    assert set(bundle.signature_defs) == set(eager.signatures) == expected
+    for signature in sorted(expected):
+        inputs = contract_inputs(signature, [0, 5, 11], num_classes)
+        by_session = bundle.run(signature, inputs)
+        by_eager = eager.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+        assert set(by_session) == set(contract.OUTPUTS)
+        for name in contract.OUTPUTS:
+            np.testing.assert_array_equal(by_session[name], by_eager[name].numpy(), err_msg=name)
+        images = by_session[IMAGES_OUTPUT]
+        channels = CHANNELS if which == "unconditional" else 3
+        assert images.dtype == np.uint8 and images.shape == (3, RESOLUTION, RESOLUTION, channels)
+    bundle.close()
+
+
+def test_signature_defs_follow_the_contract(conditional_dir):
+    bundle = SavedModelBundle(conditional_dir)
+    for signature in contract.signature_names(NUM_CLASSES):
+        specs = bundle.input_specs(signature)
+        assert list(specs) == sorted(contract.signature_inputs(signature))
+        for name, spec in specs.items():
+            want = [None, LATENT_DIM] if name == LATENTS_INPUT else [None]
+            assert spec.shape.as_list() == want
+            assert spec.dtype == (tf.float32 if name == LATENTS_INPUT else tf.int64)
+        outputs = bundle.output_specs(signature)
+        assert outputs[IMAGES_OUTPUT].dtype == tf.uint8
+        assert outputs[IMAGES_OUTPUT].shape.as_list() == [None, RESOLUTION, RESOLUTION, 3]
+        assert outputs[PNG_OUTPUT].dtype == outputs[PNG_BYTES_OUTPUT].dtype == tf.string
+    bundle.close()
+
+
+def test_serving_default_returns_uint8_images_and_matching_pngs(session):
+    outputs = session.run("serving_default", {SEEDS_INPUT: np.array([0, 1, 2], np.int64)})
     images, pngs = outputs[IMAGES_OUTPUT], outputs[PNG_OUTPUT]
     assert images.dtype == np.uint8
     assert images.shape == (3, RESOLUTION, RESOLUTION, CHANNELS)
     assert pngs.shape == (3,)
     for image, png in zip(images, pngs, strict=True):
         np.testing.assert_array_equal(decode_png(png), image)
+    np.testing.assert_array_equal(outputs[PNG_BYTES_OUTPUT], pngs)
     # Different seeds give different images (the seed reaches the generator).
     assert not np.array_equal(images[0], images[1])
 
@@ -95,11 +167,80 @@ def test_from_latents_of_seed_latents_equals_serving_default(loaded):
     np.testing.assert_array_equal(from_latents[PNG_OUTPUT].numpy(), from_seeds[PNG_OUTPUT])
 
 
-def test_from_latents_input_spec(loaded):
-    signature = loaded.signatures[FROM_LATENTS_SIGNATURE]
-    spec = signature.structured_input_signature[1][LATENTS_INPUT]
-    assert spec.dtype == tf.float32
-    assert spec.shape.as_list() == [None, LATENT_DIM]
+def test_conditional_signatures_agree_on_the_classes_they_draw(conditional_dir):
+    """serving_default = with_labels(seed's class); from_latents = with labels from latents."""
+    bundle = SavedModelBundle(conditional_dir)
+    seeds = np.arange(6, dtype=np.int64)
+    latents = latents_from_seeds(seeds, LATENT_DIM).numpy()
+    seed_classes = labels_from_seeds(tf.constant(seeds), NUM_CLASSES).numpy().astype(np.int64)
+    latent_classes = labels_from_latents(tf.constant(latents), NUM_CLASSES).numpy()
+
+    def images(signature, **inputs):
+        return bundle.run(signature, inputs, [IMAGES_OUTPUT])[IMAGES_OUTPUT]
+
+    by_seed = images("serving_default", seeds=seeds)
+    np.testing.assert_array_equal(
+        by_seed, images(WITH_LABELS_SIGNATURE, seeds=seeds, labels=seed_classes)
+    )
+    np.testing.assert_array_equal(
+        by_seed,
+        images(FROM_LATENTS_WITH_LABELS_SIGNATURE, latents=latents, labels=seed_classes),
+    )
+    np.testing.assert_array_equal(
+        images(FROM_LATENTS_SIGNATURE, latents=latents),
+        images(
+            FROM_LATENTS_WITH_LABELS_SIGNATURE,
+            latents=latents,
+            labels=latent_classes.astype(np.int64),
+        ),
+    )
+    # The label reaches the generator.
+    as_zero = images(WITH_LABELS_SIGNATURE, seeds=seeds, labels=np.zeros(6, np.int64))
+    as_two = images(WITH_LABELS_SIGNATURE, seeds=seeds, labels=np.full(6, 2, np.int64))
+    assert not np.array_equal(as_zero, as_two)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be < 3"):
+        images(WITH_LABELS_SIGNATURE, seeds=seeds[:2], labels=np.array([0, 3], np.int64))
+    bundle.close()
+
+
+def test_labels_from_latents_are_deterministic_and_cover_every_class():
+    latents = latents_from_seeds(tf.range(3000, dtype=tf.int64), 16)
+    labels = labels_from_latents(latents, 5).numpy()
+    counts = np.bincount(labels, minlength=5)
+    assert counts.min() > 3000 / 5 * 0.6, counts
+    np.testing.assert_array_equal(labels[:7], labels_from_latents(latents[:7], 5).numpy())
+
+
+def test_warmup_file_holds_predict_logs_for_every_signature(conditional_dir):
+    records = list(tf.data.TFRecordDataset(warmup_path(conditional_dir)))
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
+    assert all(log.WhichOneof("log_type") == "predict_log" for log in logs)
+    signatures = [log.predict_log.request.model_spec.signature_name for log in logs]
+    assert set(signatures) == set(contract.signature_names(NUM_CLASSES))
+    assert 0 < len(logs) <= contract.MAX_WARMUP_RECORDS
+    assert [r.model_spec.signature_name for r in read_warmup_file(conditional_dir)] == signatures
+
+
+def test_variables_are_stored_once(export_dir):
+    generator_bytes = sum(
+        v.numpy().nbytes
+        for v in build_generator(LATENT_DIM, RESOLUTION, CHANNELS, width=16).weights
+    )
+    variables_dir = os.path.join(export_dir, "variables")
+    stored = sum(os.path.getsize(os.path.join(variables_dir, f)) for f in os.listdir(variables_dir))
+    assert generator_bytes < stored < 1.5 * generator_bytes
+
+
+def test_generator_info_file(export_dir):
+    with open(os.path.join(export_dir, "assets.extra", contract.GENERATOR_INFO_FILE)) as f:
+        info = json.load(f)
+    assert info == {
+        "latent_dim": LATENT_DIM,
+        "height": RESOLUTION,
+        "width": RESOLUTION,
+        "channels": CHANNELS,
+        "num_classes": 0,
+    }
 
 
 def test_latents_from_seeds_are_standard_normal_and_seed_keyed():
@@ -109,18 +250,6 @@ def test_latents_from_seeds_are_standard_normal_and_seed_keyed():
     assert abs(latents.std() - 1.0) < 0.1
     single = latents_from_seeds(tf.constant([17], tf.int64), LATENT_DIM).numpy()
     np.testing.assert_array_equal(single[0], latents[17])
-
-
-def test_generator_info_file(export_dir):
-    with open(os.path.join(export_dir, "assets.extra", GENERATOR_INFO_FILE)) as f:
-        info = json.load(f)
-    assert info == {
-        "latent_dim": LATENT_DIM,
-        "height": RESOLUTION,
-        "width": RESOLUTION,
-        "channels": CHANNELS,
-        "num_classes": 0,
-    }
 
 
 def test_to_uint8_endpoints_and_midpoint():

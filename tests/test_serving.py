@@ -21,6 +21,7 @@ from tensorflow_serving.apis import (
     model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
+    prediction_log_pb2,
     prediction_service_pb2_grpc,
 )
 
@@ -200,6 +201,8 @@ def test_metadata_lists_both_signatures(stubs):
     for signature in (by_seeds, by_latents):
         assert signature.outputs["images"].dtype == types_pb2.DT_UINT8
         assert signature.outputs["png"].dtype == types_pb2.DT_STRING
+        assert signature.outputs["png_bytes"].dtype == types_pb2.DT_STRING
+    assert set(signature_map.signature_def) == {"serving_default", "from_latents"}
 
 
 def test_model_status_is_available(stubs):
@@ -312,20 +315,16 @@ def test_classify_and_config_reload_are_unimplemented(stubs):
     assert reload.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-class ExplodingSignature:
-    """Looks like the real signature to request checks, fails when called."""
-
-    def __init__(self, signature):
-        self.structured_input_signature = signature.structured_input_signature
-        self.structured_outputs = signature.structured_outputs
-
-    def __call__(self, **inputs):
-        raise RuntimeError("boom")
-
-
 def test_model_failure_is_internal_and_server_keeps_serving(server, stubs, monkeypatch):
-    signatures = server.repository.current().signatures
-    monkeypatch.setitem(signatures, "from_latents", ExplodingSignature(signatures["from_latents"]))
+    bundle = server.repository.current().bundle
+    real_run = bundle.run
+
+    def run(signature, inputs, output_names=None):
+        if signature == "from_latents":
+            raise RuntimeError("boom")
+        return real_run(signature, inputs, output_names)
+
+    monkeypatch.setattr(bundle, "run", run)
     request = predict_request(
         signature="from_latents", latents=tf.make_tensor_proto(np.zeros((1, 8), np.float32))
     )
@@ -365,6 +364,69 @@ def test_hot_reload_loads_a_newly_pushed_version(exported, tmp_path):
         old = rpc_error(stubs.prediction.Predict, with_version(predict_request([3]), 1))
         assert old.code() == grpc.StatusCode.NOT_FOUND
         stubs.channel.close()
+
+
+def warmup_record(signature: str = "", **inputs) -> bytes:
+    request = predict_request(signature=signature, **inputs)
+    return prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request)
+    ).SerializeToString()
+
+
+def write_records(path: str, records: list[bytes]) -> None:
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+
+
+BROKEN_WARMUP = {
+    "not a TFRecord": lambda path: open(path, "wb").write(b"garbage, not a TFRecord file"),
+    "more than 1000 records": lambda path: write_records(
+        path, [warmup_record(seeds=tf.make_tensor_proto([1], dtype=tf.int64))] * 1001
+    ),
+    "a failing request": lambda path: write_records(
+        path, [warmup_record("nope", seeds=tf.make_tensor_proto([1], dtype=tf.int64))]
+    ),
+    "a classify log": lambda path: write_records(
+        path,
+        [
+            prediction_log_pb2.PredictionLog(
+                classify_log=prediction_log_pb2.ClassifyLog()
+            ).SerializeToString()
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_WARMUP))
+def test_a_version_whose_warmup_fails_is_not_served(exported, tmp_path, case, caplog):
+    """Like TF Serving: warmup runs before AVAILABLE, and its failure fails the whole load."""
+    base_path = tmp_path / MODEL
+    push(exported[1], base_path, 1)
+    staging = tmp_path / "v2"
+    shutil.copytree(exported[2], staging)
+    warmup_file = staging / "assets.extra" / "tf_serving_warmup_requests"
+    assert warmup_file.is_file()  # every export carries one
+    warmup_file.unlink()
+    BROKEN_WARMUP[case](str(warmup_file))
+    with start_server(str(base_path), port=0, poll_seconds=3600) as handle:
+        push(str(staging), base_path, 2)
+        assert not handle.repository.poll_once()
+        assert "version 2" in caplog.text and "warmup" in caplog.text
+        assert handle.served_version == 1
+        stubs = open_stubs(handle.address)
+        response = stubs.prediction.Predict(predict_request([3]), timeout=30)
+        assert response.model_spec.version.value == 1
+        stubs.channel.close()
+
+
+def test_the_exported_warmup_file_is_replayed_at_load(exported, tmp_path, caplog):
+    base_path = tmp_path / MODEL
+    push(exported[1], base_path, 1)
+    caplog.set_level("INFO", logger="artgan.serving.repository")
+    with start_server(str(base_path), port=0, poll_seconds=3600) as handle:
+        assert handle.served_version == 1
+    assert "version 1: replayed 4 warmup requests" in caplog.text
 
 
 def test_empty_base_path_serves_nothing_until_a_version_appears(exported, tmp_path):
@@ -458,6 +520,15 @@ def test_class_conditional_model_serves_labels_and_rejects_unknown_ones(tmp_path
             with pytest.raises(ArtganError, match="2 labels for 3 seeds"):
                 client.generate(MODEL, [1, 2, 3], labels=[0, 1])
             assert client.generate(MODEL, [4]).images.shape == (1, 8, 8, 1)
+            # The documented from_latents contract (latents only) holds for conditional models.
+            by_latents = client.predictions.Predict(
+                predict_request(
+                    signature="from_latents",
+                    latents=tf.make_tensor_proto(np.zeros((2, LATENT_DIM), np.float32)),
+                ),
+                timeout=30,
+            )
+            assert tf.make_ndarray(by_latents.outputs["images"]).shape == (2, 8, 8, 1)
             cycled = client.generate(MODEL, [0, 1, 2, 3], labels=[0, 1, 2, 0])
     sampled = sample_served_model(str(tmp_path / "base"), MODEL, "0-3", str(tmp_path / "out"))
     for path, png in zip(sampled["images"], cycled.pngs, strict=True):

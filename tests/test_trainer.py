@@ -18,6 +18,7 @@ from artgan.models.export import export_generator
 from artgan.models.gan import AdversarialTrainer
 from artgan.models.trainer import train_gan
 from artgan.pipeline.config import DataConfig, TrainConfig
+from artgan.serving.bundle import SavedModelBundle
 
 DATA = DataConfig(resolution=8, channels=1)
 TRAIN = TrainConfig(
@@ -125,9 +126,9 @@ def test_mixed_precision_path_trains_and_exports(tmp_path):
         export_generator(generator, TRAIN.latent_dim, str(tmp_path / "export"))
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    generate = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
-    served = generate(seeds=tf.constant([0, 1], tf.int64))["images"]
-    assert served.dtype == tf.uint8 and served.shape == (2, 8, 8, 1)
+    bundle = SavedModelBundle(str(tmp_path / "export"))  # as TF Serving loads it
+    served = bundle.run("serving_default", {"seeds": np.array([0, 1], np.int64)})["images"]
+    assert served.dtype == np.uint8 and served.shape == (2, 8, 8, 1)
 
 
 def test_a_second_call_resumes_from_the_last_checkpoint(tmp_path, caplog):
@@ -170,16 +171,24 @@ def test_class_conditional_training_and_export_with_labels(tmp_path):
     generator = train_gan(dataset, DATA, train, str(tmp_path / "run"), num_classes=3)
     export_generator(generator, TRAIN.latent_dim, str(tmp_path / "export"), num_classes=3)
 
-    model = tf.saved_model.load(str(tmp_path / "export"))
-    assert set(model.signatures) == {"serving_default", "with_labels", "from_latents"}
-    seeds = tf.constant([5, 6, 7], tf.int64)
-    by_seed = model.signatures["serving_default"](seeds=seeds)["images"]
+    # Loaded as TF Serving loads it (graph, restore op, Session.run), not eagerly.
+    model = SavedModelBundle(str(tmp_path / "export"))
+    assert set(model.signature_defs) == {
+        "serving_default",
+        "with_labels",
+        "from_latents",
+        "from_latents_with_labels",
+    }
+    seeds = np.array([5, 6, 7], np.int64)
+    by_seed = model.run("serving_default", {"seeds": seeds})["images"]
     assert by_seed.shape == (3, 8, 8, 1)
-    as_zero = model.signatures["with_labels"](seeds=seeds, labels=tf.constant([0, 0, 0], tf.int64))
-    as_two = model.signatures["with_labels"](seeds=seeds, labels=tf.constant([2, 2, 2], tf.int64))
-    assert not np.array_equal(as_zero["images"].numpy(), as_two["images"].numpy())
+    as_zero = model.run("with_labels", {"seeds": seeds, "labels": np.zeros(3, np.int64)})
+    as_two = model.run("with_labels", {"seeds": seeds, "labels": np.full(3, 2, np.int64)})
+    assert not np.array_equal(as_zero["images"], as_two["images"])
     with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be < 3"):
-        model.signatures["with_labels"](seeds=seeds, labels=tf.constant([0, 3, 1], tf.int64))
+        model.run("with_labels", {"seeds": seeds, "labels": np.array([0, 3, 1], np.int64)})
+    latents = np.zeros((2, TRAIN.latent_dim), np.float32)
+    assert model.run("from_latents", {"latents": latents})["images"].shape == (2, 8, 8, 1)
 
 
 def test_adaptive_augmentation_probability_is_checkpointed_and_logged(tmp_path):

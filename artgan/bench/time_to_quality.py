@@ -34,6 +34,7 @@ from artgan.models.evaluation import KID_MAX_ROWS, RealReference, score_images
 from artgan.models.feature_network import DOMAIN_CLASSIFIER, FeatureNetwork, open_feature_network
 from artgan.models.strategy import hardware_strategy
 from artgan.pipeline.config import DataConfig, EvalConfig, TrainConfig
+from artgan.serving.contract import IMAGES_OUTPUT
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,8 @@ class TimedTraining:
                 train, strategy, generator, discriminator, global_batch
             )
         self.sampled = self.ema.model if train.ema_kimg > 0 else generator
-        self.generator_module = export.GeneratorModule(
-            self.sampled, train.latent_dim, self.num_classes
-        )
+        signatures = export.GeneratorSignatures(self.sampled, train.latent_dim, self.num_classes)
+        self.generate_from_seeds = tf.function(signatures.from_seeds)
         self.images_per_step = global_batch
         self.seconds = 0.0
         self.steps = 0
@@ -166,9 +166,7 @@ class TimedTraining:
         chunks = []
         for start in range(0, len(seeds), 1000):
             batch = tf.constant(seeds[start : start + 1000], tf.int64)
-            chunks.append(
-                self.generator_module.generate_from_seeds(batch)[export.IMAGES_OUTPUT].numpy()
-            )
+            chunks.append(self.generate_from_seeds(batch)[IMAGES_OUTPUT].numpy())
         return as_uint8(resized(np.concatenate(chunks), SCORE_RESOLUTION))
 
 

@@ -1,0 +1,58 @@
+"""The serving contract's names: what the exporter writes and every client and server relies on.
+
+Signatures of a pushed generator (every input of a TF Serving signature is required, so each
+combination of inputs is its own signature):
+
+| signature | inputs | models |
+| --- | --- | --- |
+| ``serving_default`` | ``seeds`` int64 [N] | all |
+| ``from_latents`` | ``latents`` float32 [N, latent_dim] | all |
+| ``with_labels`` | ``seeds``, ``labels`` int64 [N] | class-conditional |
+| ``from_latents_with_labels`` | ``latents``, ``labels`` | class-conditional |
+
+Each returns ``images`` uint8 [N, H, W, C], ``png`` string [N] and ``png_bytes`` (the same
+PNGs under a name TF Serving's REST API base64-encodes).
+"""
+
+DEFAULT_SIGNATURE = "serving_default"
+FROM_LATENTS_SIGNATURE = "from_latents"
+WITH_LABELS_SIGNATURE = "with_labels"
+FROM_LATENTS_WITH_LABELS_SIGNATURE = "from_latents_with_labels"
+
+SEEDS_INPUT = "seeds"
+LATENTS_INPUT = "latents"
+LABELS_INPUT = "labels"
+
+IMAGES_OUTPUT = "images"
+PNG_OUTPUT = "png"
+# TF Serving's REST API writes a DT_STRING output as {"b64": ...} only when its name ends in
+# "_bytes"; under any other name binary PNG bytes come back as a broken JSON string.
+PNG_BYTES_OUTPUT = "png_bytes"
+
+SERVE_TAG = "serve"
+SAVED_MODEL_FILE = "saved_model.pb"
+ASSETS_EXTRA_DIR = "assets.extra"
+GENERATOR_INFO_FILE = "generator.json"  # in assets.extra: sizes and classes, for clients
+WARMUP_FILE = "tf_serving_warmup_requests"  # in assets.extra: TFRecord of PredictionLog
+MAX_WARMUP_RECORDS = 1000  # TF Serving refuses to load a version whose warmup file has more
+
+
+def signature_names(num_classes: int) -> tuple[str, ...]:
+    """The signatures a generator with ``num_classes`` classes (0: unconditional) exports."""
+    names = (DEFAULT_SIGNATURE, FROM_LATENTS_SIGNATURE)
+    if num_classes:
+        names += (WITH_LABELS_SIGNATURE, FROM_LATENTS_WITH_LABELS_SIGNATURE)
+    return names
+
+
+def signature_inputs(signature_name: str) -> tuple[str, ...]:
+    """The input names of one signature, in the order the table above gives them."""
+    return {
+        DEFAULT_SIGNATURE: (SEEDS_INPUT,),
+        FROM_LATENTS_SIGNATURE: (LATENTS_INPUT,),
+        WITH_LABELS_SIGNATURE: (SEEDS_INPUT, LABELS_INPUT),
+        FROM_LATENTS_WITH_LABELS_SIGNATURE: (LATENTS_INPUT, LABELS_INPUT),
+    }[signature_name]
+
+
+OUTPUTS = (IMAGES_OUTPUT, PNG_OUTPUT, PNG_BYTES_OUTPUT)
