@@ -178,12 +178,19 @@ def format_models(models) -> str:
             m.inception_score,
             m.kid,
             m.blessed,
+            m.serving_check,
             m.pushed_version,
             m.uri,
         ]
         for m in models
     ]
-    return table(["model", "run", "FID", "IS", "KID", "blessed", "pushed version", "uri"], rows)
+    headers = ["model", "run", "FID", "IS", "KID", "blessed", "serves", "pushed version", "uri"]
+    failures = [
+        f"model {m.model_id}: serving check failed: {m.serving_check_reason}"
+        for m in models
+        if m.serving_check is False
+    ]
+    return "\n".join([table(headers, rows), *failures])
 
 
 def format_lineage(lineage) -> str:

@@ -52,6 +52,8 @@ class ModelRecord:
     kid: float | None
     pushed_version: str | None  # TF Serving version folder, None when never pushed
     pushed_destination: str | None
+    serving_check: bool | None = None  # the latest ServingCheck verdict; None: not checked
+    serving_check_reason: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,15 +131,13 @@ def _run_state(states: list[str]) -> str:
 def list_models(reader: MetadataReader) -> list[ModelRecord]:
     """Every trained model, oldest first: its scores, blessing and pushed version."""
     run_of = _run_of_artifacts(reader)
-    blessing_of = {}
-    for blessing in reader.artifacts_of_type("ModelBlessing"):  # oldest first: latest wins
-        model_id = custom(blessing, "current_model_id")
-        if model_id is not None:
-            blessing_of[int(model_id)] = blessing
+    blessing_of = _latest_by_model(reader, "ModelBlessing")
+    check_of = _latest_by_model(reader, "InfraBlessing")
     push_of = _pushes_by_model(reader)
     records = []
     for model in reader.artifacts_of_type("Model"):
         blessing = blessing_of.get(model.id)
+        check = check_of.get(model.id)
         push = push_of.get(model.id)
         records.append(
             ModelRecord(
@@ -152,9 +152,21 @@ def list_models(reader: MetadataReader) -> list[ModelRecord]:
                 kid=_float(blessing, "kid"),
                 pushed_version=str(custom(push, "pushed_version")) if push else None,
                 pushed_destination=str(custom(push, "pushed_destination")) if push else None,
+                serving_check=None if check is None else custom(check, "blessed", 0) == 1,
+                serving_check_reason=None if check is None else custom(check, "reason"),
             )
         )
     return records
+
+
+def _latest_by_model(reader: MetadataReader, type_name: str) -> dict[int, Any]:
+    """Model id -> the latest blessing of ``type_name`` naming it in ``current_model_id``."""
+    latest = {}
+    for blessing in reader.artifacts_of_type(type_name):  # oldest first: latest wins
+        model_id = custom(blessing, "current_model_id")
+        if model_id is not None:
+            latest[int(model_id)] = blessing
+    return latest
 
 
 def _float(artifact, key: str) -> float | None:

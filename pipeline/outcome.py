@@ -1,4 +1,4 @@
-"""What a pipeline run decided, read back from ML Metadata (blessing and push)."""
+"""What a pipeline run decided, read back from ML Metadata (blessing, serving check, push)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ class RunOutcome:
     pushed: bool
     pushed_version: str  # TF Serving version folder name, "" when nothing was pushed
     pushed_destination: str
+    serving_check_passed: bool | None = None  # None: the run had no serving check
+    serving_check_reason: str = ""
 
     def summary(self) -> str:
         verdict = "BLESSED" if self.blessed else "NOT blessed"
@@ -35,6 +37,8 @@ class RunOutcome:
             if self.pushed
             else "not pushed"
         )
+        if self.serving_check_passed is False:
+            pushed = f"serving check FAILED ({self.serving_check_reason}); {pushed}"
         names = metric_names(self.feature_network)
         scores = ", ".join(
             f"{names[key]} {getattr(self, key):.3f}" for key in ("fid", "kid", "inception_score")
@@ -68,6 +72,7 @@ def latest_run_outcome(
     model = by_type.get("Model")
     model_run = by_type.get("ModelRun")
     push = by_type.get("PushedModel")
+    serving_check = by_type.get("InfraBlessing")
     if blessing is None:
         return None
     return RunOutcome(
@@ -83,4 +88,8 @@ def latest_run_outcome(
         pushed=push is not None and _custom(push, "pushed", 0) == 1,
         pushed_version=str(_custom(push, "pushed_version", "")) if push else "",
         pushed_destination=str(_custom(push, "pushed_destination", "")) if push else "",
+        serving_check_passed=(
+            None if serving_check is None else _custom(serving_check, "blessed", 0) == 1
+        ),
+        serving_check_reason=str(_custom(serving_check, "reason", "")) if serving_check else "",
     )

@@ -3,7 +3,8 @@
 ImageExampleGen -> StatisticsGen -> SchemaGen (-> ExampleValidator -> AnomaliesGate, which
 Transform waits for) -> Transform -> Trainer -> GanEvaluator
 (with the latest blessed model as baseline; fed by DomainClassifier and
-RealFeatureStatisticsGen) -> Pusher. Transform and Trainer name their
+RealFeatureStatisticsGen) -> Pusher, which also waits for ServingCheck (the model loads and
+answers as TF Serving runs it). Transform and Trainer name their
 functions by dotted path into the installed package, so no module file is built into a wheel.
 """
 
@@ -23,6 +24,7 @@ from artgan.components.gan_evaluator.history import RecentBlessingsStrategy
 from artgan.components.image_example_gen import ImageExampleGen
 from artgan.components.image_example_gen.executor import folder_fingerprint
 from artgan.components.real_feature_statistics import RealFeatureStatisticsGen
+from artgan.components.serving_check import ServingCheck
 from artgan.components.transform import Transform
 from artgan.pipeline.config import EvalConfig, PipelineConfig, to_json
 
@@ -103,9 +105,14 @@ def create_pipeline(
     )
     evaluation = evaluation_components(config.eval, transform, trainer, baseline_resolver)
     evaluator = evaluation[-1]
+    # TFX's InfraValidator role: the model loads and answers as TF Serving would run it.
+    serving_check = ServingCheck(
+        model=trainer.outputs["model"], max_batch_size=config.serving.max_batch_size
+    )
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=serving_check.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)
         ),
@@ -123,6 +130,7 @@ def create_pipeline(
             trainer,
             baseline_resolver,
             *evaluation,
+            serving_check,
             pusher,
         ],
         enable_cache=enable_cache,

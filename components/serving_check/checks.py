@@ -1,0 +1,272 @@
+"""The serving check: a generator SavedModel, loaded and called as TF Serving would.
+
+TFX's InfraValidator launches TF Serving in Docker or Kubernetes and sends only serialized
+tf.Examples, so it cannot check a generator here. These checks load the model with TF Serving's
+session loader (``serving/bundle.py``) and then, in order, stopping at the first failure:
+the signatures match the contract (names, dtypes, shapes); every signature answers a small
+batch with uint8 images of the recorded size and PNGs that decode to them; the same seed gives
+the same image whatever the batch; the signatures agree with each other (``from_latents`` of
+a seed's latent is that seed's image); and the version's warmup file replays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from artgan.models.export import labels_from_seeds, latents_from_seeds
+from artgan.serving import contract
+from artgan.serving.bundle import SavedModelBundle
+from artgan.serving.contract import (
+    DEFAULT_SIGNATURE,
+    FROM_LATENTS_SIGNATURE,
+    FROM_LATENTS_WITH_LABELS_SIGNATURE,
+    IMAGES_OUTPUT,
+    LABELS_INPUT,
+    LATENTS_INPUT,
+    PNG_BYTES_OUTPUT,
+    PNG_OUTPUT,
+    SEEDS_INPUT,
+    WITH_LABELS_SIGNATURE,
+)
+from artgan.serving.warmup import replay_warmup, warmup_path
+
+CHECK_SEEDS = (0, 1, 2, 1_000_003)
+
+
+class CheckFailed(Exception):
+    """One check's failure; the message is the reason recorded in the InfraBlessing."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    passed: bool
+    detail: str
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingCheckResult:
+    blessed: bool
+    reason: str  # the first failure, or what passed
+    checks: list[CheckOutcome]
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorInfo:
+    latent_dim: int
+    height: int
+    width: int
+    channels: int
+    num_classes: int
+
+
+def read_generator_info(model_dir: str) -> GeneratorInfo:
+    path = os.path.join(model_dir, contract.ASSETS_EXTRA_DIR, contract.GENERATOR_INFO_FILE)
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            info = json.load(f)
+        return GeneratorInfo(
+            **{field.name: int(info[field.name]) for field in dataclasses.fields(GeneratorInfo)}
+        )
+    except (OSError, tf.errors.OpError, ValueError, KeyError, TypeError) as error:
+        raise CheckFailed(f"cannot read {path}: {type(error).__name__}: {error}") from error
+
+
+def first_line(error: Exception) -> str:
+    """The error's type and first informative line (TF's start with "Graph execution error:")."""
+    message = getattr(error, "message", None) or str(error)
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    lines = [line for line in lines if line != "Graph execution error:"] or [""]
+    return f"{type(error).__name__}: {lines[0]}"
+
+
+def check_signature_defs(bundle: SavedModelBundle, info: GeneratorInfo) -> str:
+    wanted = contract.signature_names(info.num_classes)
+    missing = sorted(set(wanted) - set(bundle.signature_defs))
+    if missing:
+        raise CheckFailed(f"signatures {missing} are missing (has {sorted(bundle.signature_defs)})")
+    input_specs = {
+        SEEDS_INPUT: tf.TensorSpec([None], tf.int64),
+        LABELS_INPUT: tf.TensorSpec([None], tf.int64),
+        LATENTS_INPUT: tf.TensorSpec([None, info.latent_dim], tf.float32),
+    }
+    image_shape = [None, info.height, info.width, info.channels]
+    output_specs = {
+        IMAGES_OUTPUT: tf.TensorSpec(image_shape, tf.uint8),
+        PNG_OUTPUT: tf.TensorSpec([None], tf.string),
+        PNG_BYTES_OUTPUT: tf.TensorSpec([None], tf.string),
+    }
+    for name in wanted:
+        inputs = bundle.input_specs(name)
+        if sorted(inputs) != sorted(contract.signature_inputs(name)):
+            raise CheckFailed(
+                f"signature {name!r} takes {sorted(inputs)}, the contract says "
+                f"{sorted(contract.signature_inputs(name))}"
+            )
+        outputs = bundle.output_specs(name)
+        for kind, got_specs, want_specs in (
+            ("input", inputs, input_specs),
+            ("output", outputs, output_specs),
+        ):
+            for key, got in got_specs.items():
+                want = want_specs.get(key)
+                if kind == "output" and want is None:
+                    continue  # extra outputs are allowed
+                if got.dtype != want.dtype or got.shape.as_list() != want.shape.as_list():
+                    raise CheckFailed(
+                        f"signature {name!r} {kind} {key!r} is {got.dtype.name} "
+                        f"{got.shape}, the contract says {want.dtype.name} {want.shape}"
+                    )
+        absent = sorted(set(output_specs) - set(outputs))
+        if absent:
+            raise CheckFailed(f"signature {name!r} lacks the outputs {absent}")
+    return f"{len(wanted)} signatures as the contract says: {', '.join(wanted)}"
+
+
+def contract_inputs(name: str, seeds: np.ndarray, info: GeneratorInfo) -> dict[str, np.ndarray]:
+    values = {
+        SEEDS_INPUT: seeds,
+        LATENTS_INPUT: latents_from_seeds(tf.constant(seeds), info.latent_dim).numpy(),
+        LABELS_INPUT: (seeds % max(info.num_classes, 1)).astype(np.int64),
+    }
+    return {key: values[key] for key in contract.signature_inputs(name)}
+
+
+def decode_png(png: bytes) -> np.ndarray:
+    array = np.asarray(Image.open(io.BytesIO(png)))
+    return array[..., np.newaxis] if array.ndim == 2 else array
+
+
+def check_outputs(name: str, outputs: dict[str, np.ndarray], count: int, info: GeneratorInfo):
+    images, pngs = outputs[IMAGES_OUTPUT], outputs[PNG_OUTPUT]
+    shape = (count, info.height, info.width, info.channels)
+    if images.dtype != np.uint8 or images.shape != shape:
+        raise CheckFailed(
+            f"{name!r} returned images {images.dtype} {images.shape}, not uint8 {shape}"
+        )
+    if pngs.shape != (count,):
+        raise CheckFailed(f"{name!r} returned {pngs.shape} PNGs for {count} inputs")
+    for index, (image, png) in enumerate(zip(images, pngs, strict=True)):
+        try:
+            decoded = decode_png(png)
+        except Exception as error:
+            raise CheckFailed(
+                f"{name!r} PNG {index} does not decode: {first_line(error)}"
+            ) from error
+        if not np.array_equal(decoded, image):
+            raise CheckFailed(f"{name!r} PNG {index} decodes to other pixels than its image")
+    if not np.array_equal(outputs[PNG_BYTES_OUTPUT], pngs):
+        raise CheckFailed(f"{name!r} png_bytes differ from png")
+
+
+def check_every_signature_answers(bundle: SavedModelBundle, info: GeneratorInfo) -> str:
+    seeds = np.asarray(CHECK_SEEDS, np.int64)
+    for name in contract.signature_names(info.num_classes):
+        try:
+            outputs = bundle.run(name, contract_inputs(name, seeds, info))
+        except Exception as error:
+            raise CheckFailed(f"signature {name!r} failed: {first_line(error)}") from error
+        check_outputs(name, outputs, len(seeds), info)
+    size = f"{info.height}x{info.width}x{info.channels}"
+    return f"each answered {len(seeds)} inputs with uint8 images {size} and matching PNGs"
+
+
+def images_of(bundle: SavedModelBundle, name: str, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    return bundle.run(name, inputs, [IMAGES_OUTPUT])[IMAGES_OUTPUT]
+
+
+def check_seed_determinism(bundle: SavedModelBundle, info: GeneratorInfo) -> str:
+    seeds = np.asarray(CHECK_SEEDS, np.int64)
+    first = images_of(bundle, DEFAULT_SIGNATURE, {SEEDS_INPUT: seeds})
+    again = images_of(bundle, DEFAULT_SIGNATURE, {SEEDS_INPUT: seeds})
+    reversed_batch = images_of(bundle, DEFAULT_SIGNATURE, {SEEDS_INPUT: seeds[::-1].copy()})
+    alone = images_of(bundle, DEFAULT_SIGNATURE, {SEEDS_INPUT: seeds[1:2]})
+    if not np.array_equal(first, again):
+        raise CheckFailed("the same seeds gave different images on a second call")
+    if not np.array_equal(first, reversed_batch[::-1]) or not np.array_equal(first[1], alone[0]):
+        raise CheckFailed("a seed's image depends on the other seeds in its batch")
+    if len({image.tobytes() for image in first}) < 2:
+        raise CheckFailed(f"seeds {list(CHECK_SEEDS)} all gave the same image")
+    return "the same seed gives the same image, alone or in any batch; seeds differ"
+
+
+def check_signatures_agree(bundle: SavedModelBundle, info: GeneratorInfo) -> str:
+    seeds = np.asarray(CHECK_SEEDS, np.int64)
+    latents = latents_from_seeds(tf.constant(seeds), info.latent_dim).numpy()
+    by_seed = images_of(bundle, DEFAULT_SIGNATURE, {SEEDS_INPUT: seeds})
+    if not info.num_classes:
+        pairs = [(FROM_LATENTS_SIGNATURE, {LATENTS_INPUT: latents})]
+    else:
+        labels = labels_from_seeds(tf.constant(seeds), info.num_classes).numpy().astype(np.int64)
+        pairs = [
+            (WITH_LABELS_SIGNATURE, {SEEDS_INPUT: seeds, LABELS_INPUT: labels}),
+            (FROM_LATENTS_WITH_LABELS_SIGNATURE, {LATENTS_INPUT: latents, LABELS_INPUT: labels}),
+        ]
+    for name, inputs in pairs:
+        if not np.array_equal(images_of(bundle, name, inputs), by_seed):
+            raise CheckFailed(f"{name!r} disagrees with serving_default for the same seeds")
+    return f"{', '.join(name for name, _ in pairs)} agree with serving_default"
+
+
+def check_warmup(bundle: SavedModelBundle, max_batch_size: int) -> str:
+    path = warmup_path(bundle.path)
+    if not tf.io.gfile.exists(path):
+        raise CheckFailed(f"no warmup file at {path}")
+    try:
+        count = replay_warmup(bundle, max_batch_size)
+    except Exception as error:
+        raise CheckFailed(str(error)) from error
+    if not count:
+        raise CheckFailed(f"the warmup file {path} holds no requests")
+    return f"{count} warmup requests replayed"
+
+
+def run_checks(model_dir: str, max_batch_size: int) -> ServingCheckResult:
+    """Every check on the SavedModel in ``model_dir``; never raises for a bad model."""
+    outcomes: list[CheckOutcome] = []
+    state: dict = {}
+
+    def load() -> str:
+        state["bundle"] = SavedModelBundle(model_dir)
+        return f"loaded with TF Serving's session loader (tag {contract.SERVE_TAG!r})"
+
+    def info() -> str:
+        state["info"] = read_generator_info(model_dir)
+        return str(dataclasses.asdict(state["info"]))
+
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("load", load),
+        ("generator_info", info),
+        ("signatures", lambda: check_signature_defs(state["bundle"], state["info"])),
+        ("predict", lambda: check_every_signature_answers(state["bundle"], state["info"])),
+        ("seed_determinism", lambda: check_seed_determinism(state["bundle"], state["info"])),
+        ("signatures_agree", lambda: check_signatures_agree(state["bundle"], state["info"])),
+        ("warmup", lambda: check_warmup(state["bundle"], max_batch_size)),
+    ]
+    try:
+        for name, step in steps:
+            started = time.perf_counter()
+            try:
+                detail = step()
+            except Exception as error:
+                reason = str(error) if isinstance(error, CheckFailed) else first_line(error)
+                outcomes.append(CheckOutcome(name, False, reason, time.perf_counter() - started))
+                return ServingCheckResult(False, f"{name}: {reason}", outcomes)
+            outcomes.append(CheckOutcome(name, True, detail, time.perf_counter() - started))
+    finally:
+        if "bundle" in state:
+            state["bundle"].close()
+    return ServingCheckResult(True, f"all {len(outcomes)} checks passed", outcomes)
