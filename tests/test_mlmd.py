@@ -104,6 +104,8 @@ def test_models_shows_scores_blessing_and_pushed_version(home, store, capsys):
     assert record["inception_score"] == _value(scores["inception_score"])
     assert record["kid"] == (_value(scores["kid"]) if "kid" in scores else None)
     assert record["pushed_version"] == _value(push.custom_properties["pushed_version"])
+    assert record["serving_check"] is True
+    assert record["serving_check_reason"] == "all 7 checks passed"
     assert os.path.isfile(
         os.path.join(home, "serving", "artgan", record["pushed_version"], "saved_model.pb")
     )
@@ -171,6 +173,7 @@ def test_tables_align_columns_under_their_headers(home, store, capsys):
     assert header.startswith("model ") and row.startswith(f"{model.id} ")
     assert row.index(run_id) == header.index("run")
     assert row[header.index("blessed") :].startswith("yes")
+    assert row[header.index("serves") :].startswith("yes")
 
 
 def test_unknown_ids_and_versions_are_clear_errors(home, store, capsys):

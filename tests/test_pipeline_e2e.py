@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
@@ -14,9 +18,12 @@ from tfx.orchestration import metadata
 from tiny_pipeline import tiny_config, write_tiny_digits
 
 from artgan.cli import main
+from artgan.models.export import latents_from_seeds
 from artgan.pipeline.config import PipelineConfig
 from artgan.pipeline.local_runner import run_locally
-from artgan.serving.client import sample_served_model
+from artgan.serving.client import GeneratorClient, sample_served_model
+from artgan.serving.server import start_server
+from artgan.serving.warmup import read_warmup_file
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +36,68 @@ COMPONENTS = (
     "DomainClassifier",
     "RealFeatureStatisticsGen",
     "GanEvaluator",
+    "ServingCheck",
     "Pusher",
 )
+SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+SEEDS = [1, 2, 3]
+
+
+def saved_model_cli_run(version_dir: str, signature: str, inputs: dict, out_dir) -> dict:
+    """TensorFlow's own tool, which loads a SavedModel the way TF Serving does."""
+    paths = []
+    for name, values in inputs.items():
+        path = os.path.join(out_dir, f"{signature}_{name}.npy")
+        np.save(path, values)
+        paths.append(f"{name}={path}")
+    outdir = os.path.join(out_dir, signature)
+    subprocess.run(
+        [SAVED_MODEL_CLI, "run", "--dir", version_dir, "--tag_set", "serve"]
+        + ["--signature_def", signature, "--inputs", ";".join(paths), "--outdir", outdir],
+        check=True,
+        capture_output=True,
+    )
+    return {
+        name: np.load(os.path.join(outdir, f"{name}.npy"), allow_pickle=True)
+        for name in ("images", "png", "png_bytes")
+    }
+
+
+def check_pushed_version_serves_everywhere(version_dir: str, tmp_path) -> None:
+    """saved_model_cli answers every signature; artgan serve gives the same bytes."""
+    with open(os.path.join(version_dir, "assets.extra", "generator.json")) as f:
+        info = json.load(f)
+    assert info["num_classes"] == 3  # the tiny digits sit in three class folders
+    seeds = np.array(SEEDS, np.int64)
+    labels = np.array([2, 0, 1], np.int64)
+    latents = latents_from_seeds(tf.constant(seeds), info["latent_dim"]).numpy()
+    requests = {
+        "serving_default": {"seeds": seeds},
+        "from_latents": {"latents": latents},
+        "with_labels": {"seeds": seeds, "labels": labels},
+        "from_latents_with_labels": {"latents": latents, "labels": labels},
+    }
+    by_cli = {
+        signature: saved_model_cli_run(version_dir, signature, inputs, str(tmp_path))
+        for signature, inputs in requests.items()
+    }
+    for outputs in by_cli.values():
+        assert outputs["images"].dtype == np.uint8 and outputs["images"].shape == (3, 8, 8, 1)
+        assert list(outputs["png"]) == list(outputs["png_bytes"])
+    np.testing.assert_array_equal(
+        by_cli["with_labels"]["images"], by_cli["from_latents_with_labels"]["images"]
+    )
+    assert read_warmup_file(version_dir)  # PredictionLog records, replayed by both servers
+
+    base_path, version = os.path.split(version_dir)
+    with start_server(base_path, port=0) as handle:
+        with GeneratorClient(handle.host, handle.port) as client:
+            assert client.wait_until_available("artgan", timeout_s=60) == int(version)
+            served = client.generate("artgan", SEEDS)
+            served_with_labels = client.generate("artgan", SEEDS, labels=list(labels))
+    assert served.pngs == list(by_cli["serving_default"]["png"])
+    np.testing.assert_array_equal(served.images, by_cli["serving_default"]["images"])
+    assert served_with_labels.pngs == list(by_cli["with_labels"]["png"])
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +151,12 @@ def test_two_runs_bless_push_serve_then_gate_against_baseline(tmp_path, tiny_dig
     assert os.path.isfile(os.path.join(first.model_run_uri, "samples", "final.png"))
     assert os.path.isfile(os.path.join(version_dir, "assets.extra", "train_config.json"))
     assert os.path.isfile(os.path.join(first.blessing_uri, "metrics.json"))
+
+    check_pushed_version_serves_everywhere(version_dir, tmp_path)
+    serving_check = _artifacts_of_type(store, "InfraBlessing")[0]
+    assert serving_check.custom_properties["blessed"].int_value == 1
+    assert serving_check.custom_properties["reason"].string_value == "all 7 checks passed"
+    assert first.serving_check_passed is True
 
     served = sample_served_model(
         os.path.join(home, "serving", "artgan"), "artgan", [1, 2, 3], str(tmp_path / "out")
