@@ -41,6 +41,8 @@ class SavedModelBundle:
         except Exception:
             self.session.close()
             raise
+        # Every signature def, as GetModelMetadata returns them (__saved_model_init_op too).
+        self.meta_graph_signature_defs = dict(meta_graph.signature_def)
         self.signature_defs: dict[str, meta_graph_pb2.SignatureDef] = {
             name: signature
             for name, signature in meta_graph.signature_def.items()

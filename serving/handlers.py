@@ -91,7 +91,7 @@ def model_metadata(
             )
     loaded = select_version(repository, request.model_spec)
     signature_map = get_model_metadata_pb2.SignatureDefMap()
-    for name, signature_def in loaded.signature_defs.items():
+    for name, signature_def in loaded.bundle.meta_graph_signature_defs.items():
         signature_map.signature_def[name].CopyFrom(signature_def)
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     response.model_spec.name = repository.model_name

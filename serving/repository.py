@@ -13,10 +13,8 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Mapping
 
 import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2
 
 from artgan.serving.bundle import SavedModelBundle
 from artgan.serving.contract import SAVED_MODEL_FILE
@@ -34,10 +32,6 @@ class LoadedVersion:
     version: int
     path: str
     bundle: SavedModelBundle  # the session TF Serving's loader would build
-
-    @property
-    def signature_defs(self) -> Mapping[str, meta_graph_pb2.SignatureDef]:
-        return self.bundle.signature_defs
 
 
 def version_folder_name(entry: str) -> str:

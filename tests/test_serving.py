@@ -202,7 +202,12 @@ def test_metadata_lists_both_signatures(stubs):
         assert signature.outputs["images"].dtype == types_pb2.DT_UINT8
         assert signature.outputs["png"].dtype == types_pb2.DT_STRING
         assert signature.outputs["png_bytes"].dtype == types_pb2.DT_STRING
-    assert set(signature_map.signature_def) == {"serving_default", "from_latents"}
+    # As TF Serving: the meta graph's whole map, the init op's entry included.
+    assert set(signature_map.signature_def) == {
+        "serving_default",
+        "from_latents",
+        "__saved_model_init_op",
+    }
 
 
 def test_model_status_is_available(stubs):
