@@ -153,21 +153,29 @@ class GeneratorSignatures:
         }
 
 
+def signature_inputs_for_seeds(
+    signature_name: str, seeds, latent_dim: int, num_classes: int
+) -> dict[str, np.ndarray]:
+    """One signature's inputs for ``seeds``: the seeds, their latents, class ``seed % classes``."""
+    seeds = np.asarray(seeds, np.int64)
+    values = {
+        SEEDS_INPUT: seeds,
+        LATENTS_INPUT: latents_from_seeds(seeds, latent_dim).numpy(),
+        LABELS_INPUT: seeds % max(num_classes, 1),
+    }
+    return {key: values[key] for key in contract.signature_inputs(signature_name)}
+
+
 def warmup_requests(latent_dim: int, num_classes: int) -> list[predict_pb2.PredictRequest]:
     """A few requests per signature (batches of ``WARMUP_BATCH_SIZES``), seeds from 0."""
     requests = []
     for name in contract.signature_names(num_classes):
         for size in WARMUP_BATCH_SIZES:
-            seeds = np.arange(size, dtype=np.int64)
-            values = {
-                SEEDS_INPUT: seeds,
-                LATENTS_INPUT: latents_from_seeds(seeds, latent_dim).numpy(),
-                LABELS_INPUT: seeds % max(num_classes, 1),
-            }
             request = predict_pb2.PredictRequest()
             request.model_spec.signature_name = name
-            for key in contract.signature_inputs(name):
-                request.inputs[key].CopyFrom(tf.make_tensor_proto(values[key]))
+            inputs = signature_inputs_for_seeds(name, range(size), latent_dim, num_classes)
+            for key, value in inputs.items():
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
             requests.append(request)
     return requests
 

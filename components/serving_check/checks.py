@@ -22,7 +22,11 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from artgan.models.export import labels_from_seeds, latents_from_seeds
+from artgan.models.export import (
+    labels_from_seeds,
+    latents_from_seeds,
+    signature_inputs_for_seeds,
+)
 from artgan.serving import contract
 from artgan.serving.bundle import SavedModelBundle
 from artgan.serving.contract import (
@@ -136,15 +140,6 @@ def check_signature_defs(bundle: SavedModelBundle, info: GeneratorInfo) -> str:
     return f"{len(wanted)} signatures as the contract says: {', '.join(wanted)}"
 
 
-def contract_inputs(name: str, seeds: np.ndarray, info: GeneratorInfo) -> dict[str, np.ndarray]:
-    values = {
-        SEEDS_INPUT: seeds,
-        LATENTS_INPUT: latents_from_seeds(tf.constant(seeds), info.latent_dim).numpy(),
-        LABELS_INPUT: (seeds % max(info.num_classes, 1)).astype(np.int64),
-    }
-    return {key: values[key] for key in contract.signature_inputs(name)}
-
-
 def decode_png(png: bytes) -> np.ndarray:
     array = np.asarray(Image.open(io.BytesIO(png)))
     return array[..., np.newaxis] if array.ndim == 2 else array
@@ -176,7 +171,10 @@ def check_every_signature_answers(bundle: SavedModelBundle, info: GeneratorInfo)
     seeds = np.asarray(CHECK_SEEDS, np.int64)
     for name in contract.signature_names(info.num_classes):
         try:
-            outputs = bundle.run(name, contract_inputs(name, seeds, info))
+            outputs = bundle.run(
+                name,
+                signature_inputs_for_seeds(name, seeds, info.latent_dim, info.num_classes),
+            )
         except Exception as error:
             raise CheckFailed(f"signature {name!r} failed: {first_line(error)}") from error
         check_outputs(name, outputs, len(seeds), info)
