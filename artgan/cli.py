@@ -11,7 +11,7 @@ import sys
 
 from artgan import bench, cli_kubeflow, cli_mlmd, cli_train
 from artgan.errors import ArtganError
-from artgan.pipeline.config import FIT_MODES, PipelineConfig, ServingConfig
+from artgan.config import FIT_MODES, PipelineConfig, ServingConfig
 
 DEFAULTS = PipelineConfig()
 SERVING = ServingConfig()
@@ -83,7 +83,7 @@ EVAL_GATES = {
 
 
 def _add_eval_arguments(run) -> None:
-    from artgan.pipeline.config import FEATURE_NETWORKS
+    from artgan.config import FEATURE_NETWORKS
 
     evaluation = run.add_argument_group("evaluation (EvalConfig; see README, Evaluation)")
     evaluation.add_argument(

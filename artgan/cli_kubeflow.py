@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from artgan import cli_train
-from artgan.pipeline.config import PipelineConfig
+from artgan.config import PipelineConfig
 
 DEFAULTS = PipelineConfig()
 KUBEFLOW = DEFAULTS.kubeflow

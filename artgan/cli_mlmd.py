@@ -14,7 +14,7 @@ from typing import Any
 
 from artgan.errors import ArtganError
 from artgan.pipeline import mlmd_connection
-from artgan.pipeline.config import PipelineConfig
+from artgan.config import PipelineConfig
 
 DEFAULTS = PipelineConfig()
 

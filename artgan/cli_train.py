@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from artgan.pipeline.config import JIT_COMPILE_MODES, TrainConfig
+from artgan.config import JIT_COMPILE_MODES, TrainConfig
 
 DEFAULTS = TrainConfig()
 

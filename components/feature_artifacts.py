@@ -23,7 +23,7 @@ from artgan.errors import ArtganError
 from artgan.models import metrics
 from artgan.models.evaluation import RealReference
 from artgan.models.feature_network import INCEPTION_2015, FeatureNetwork, open_feature_network
-from artgan.pipeline.config import EvalConfig
+from artgan.config import EvalConfig
 
 REFERENCE_FILE = "reference.json"
 

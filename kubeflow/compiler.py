@@ -18,7 +18,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
 from artgan.errors import ArtganError
-from artgan.pipeline.config import KubeflowConfig, PipelineConfig
+from artgan.config import KubeflowConfig, PipelineConfig
 from artgan.pipeline.pipeline import create_pipeline
 
 KFP_PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from artgan.models import export, metrics
 from artgan.models.feature_network import FeatureNetwork, metric_names
-from artgan.pipeline.config import EvalConfig
+from artgan.config import EvalConfig
 from artgan.serving.contract import IMAGES_OUTPUT, SEEDS_INPUT
 
 GENERATE_CHUNK = 500

@@ -22,7 +22,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from artgan.pipeline.config import DataConfig
+from artgan.config import DataConfig
 
 IMAGE_KEY = "image"  # raw: encoded bytes; transformed: float32 [res, res, channels]
 LABEL_KEY = "label"

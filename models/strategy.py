@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from artgan.errors import ArtganError
-from artgan.pipeline.config import TrainConfig
+from artgan.config import TrainConfig
 
 log = logging.getLogger(__name__)
 

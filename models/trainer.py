@@ -28,7 +28,7 @@ from artgan.models.gan import AdversarialRecipe, AdversarialTrainer
 from artgan.models.progress import TrainingProgress
 from artgan.models.strategy import hardware_strategy, uses_xla
 from artgan.models.warm_start import TRAIN_CONFIG_FILE
-from artgan.pipeline.config import DataConfig, TrainConfig
+from artgan.config import DataConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from artgan.errors import ArtganError
-from artgan.pipeline.config import DataConfig, TrainConfig
+from artgan.config import DataConfig, TrainConfig
 from artgan.serving.contract import GENERATOR_INFO_FILE
 
 log = logging.getLogger(__name__)

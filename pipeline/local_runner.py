@@ -11,7 +11,7 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
 from artgan import datasets
 from artgan.errors import ArtganError
-from artgan.pipeline.config import PipelineConfig
+from artgan.config import PipelineConfig
 from artgan.pipeline.outcome import RunOutcome, latest_run_outcome
 from artgan.pipeline.pipeline import create_pipeline
 

@@ -26,7 +26,7 @@ from artgan.components.image_example_gen.executor import folder_fingerprint
 from artgan.components.real_feature_statistics import RealFeatureStatisticsGen
 from artgan.components.serving_check import ServingCheck
 from artgan.components.transform import Transform
-from artgan.pipeline.config import EvalConfig, PipelineConfig, to_json
+from artgan.config import EvalConfig, PipelineConfig, to_json
 
 PREPROCESSING_FN = "artgan.models.preprocessing.preprocessing_fn"
 RUN_FN = "artgan.models.trainer.run_fn"

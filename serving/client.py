@@ -23,7 +23,7 @@ from tensorflow_serving.apis import (
 
 from artgan.errors import ArtganError
 from artgan.models.grid import save_grid
-from artgan.pipeline.config import ServingConfig
+from artgan.config import ServingConfig
 from artgan.serving.contract import (
     ASSETS_EXTRA_DIR,
     GENERATOR_INFO_FILE,

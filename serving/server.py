@@ -17,7 +17,7 @@ import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from artgan.errors import ArtganError
-from artgan.pipeline.config import ServingConfig
+from artgan.config import ServingConfig
 from artgan.serving import handlers
 from artgan.serving.repository import ModelRepository
 from artgan.serving.requests import ServingError

@@ -10,7 +10,7 @@ import tensorflow as tf
 from artgan.errors import ArtganError
 from artgan.models import ada, augment
 from artgan.models.gan import AdversarialRecipe, AdversarialTrainer
-from artgan.pipeline.config import TrainConfig
+from artgan.config import TrainConfig
 
 POLICY = ("translation", "cutout")
 

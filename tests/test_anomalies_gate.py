@@ -12,7 +12,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from artgan.components.anomalies_gate import check_anomalies
 from artgan.errors import ArtganError
-from artgan.pipeline.config import DataConfig, PipelineConfig
+from artgan.config import DataConfig, PipelineConfig
 from artgan.pipeline.pipeline import create_pipeline
 
 

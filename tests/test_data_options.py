@@ -6,7 +6,7 @@ import pytest
 
 from artgan import cli
 from artgan.errors import ArtganError
-from artgan.pipeline.config import DataConfig
+from artgan.config import DataConfig
 
 
 def test_run_flags_reach_the_data_config():

@@ -26,7 +26,7 @@ from artgan.models.evaluation import (
 )
 from artgan.models.export import export_generator
 from artgan.models.feature_network import open_feature_network
-from artgan.pipeline.config import EvalConfig
+from artgan.config import EvalConfig
 from artgan.serving.bundle import SavedModelBundle
 
 ONLY_FID = EvalConfig(fid_threshold=30.0, fid_margin=5.0, kid_threshold=None, kid_margin=None)

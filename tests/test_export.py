@@ -22,7 +22,7 @@ from artgan.models.export import (
     to_uint8,
 )
 from artgan.models.networks import build_generator, build_networks
-from artgan.pipeline.config import DataConfig, TrainConfig
+from artgan.config import DataConfig, TrainConfig
 from artgan.serving import contract
 from artgan.serving.bundle import SavedModelBundle
 from artgan.serving.contract import (

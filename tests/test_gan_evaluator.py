@@ -32,7 +32,7 @@ from artgan.models import metrics
 from artgan.models.export import export_generator
 from artgan.models.feature_network import open_feature_network
 from artgan.models.preprocessing import IMAGE_KEY, LABEL_KEY
-from artgan.pipeline.config import EvalConfig, PipelineConfig, to_json
+from artgan.config import EvalConfig, PipelineConfig, to_json
 from artgan.pipeline.pipeline import HISTORY_RESOLVER_ID, create_pipeline
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]

@@ -19,7 +19,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from artgan.components.image_example_gen import ImageExampleGen, decode_check, executor, images
 from artgan.components.image_example_gen.executor import Executor, folder_fingerprint
 from artgan.errors import ArtganError
-from artgan.pipeline.config import DataConfig
+from artgan.config import DataConfig
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 

@@ -18,7 +18,7 @@ from evaluation_fixtures import CLASSES, DIMS, standin_graph_def
 from artgan.errors import ArtganError
 from artgan.models import inception
 from artgan.models.feature_network import metric_names, open_feature_network
-from artgan.pipeline.config import EvalConfig
+from artgan.config import EvalConfig
 
 
 @pytest.fixture(scope="module")

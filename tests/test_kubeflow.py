@@ -25,7 +25,7 @@ from artgan import cli, cli_kubeflow
 from artgan.errors import ArtganError
 from artgan.kubeflow import compiler
 from artgan.kubeflow.submit import submit_package
-from artgan.pipeline.config import KubeflowConfig, PipelineConfig
+from artgan.config import KubeflowConfig, PipelineConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KUBEFLOW_DIR = os.path.join(REPO, "kubeflow")

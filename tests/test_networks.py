@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from artgan.errors import ArtganError
 from artgan.models.networks import ARCHITECTURES, build_networks, num_up_blocks
-from artgan.pipeline.config import DataConfig, TrainConfig
+from artgan.config import DataConfig, TrainConfig
 
 SMALL = TrainConfig(latent_dim=8, generator_width=32, discriminator_width=8)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from artgan.components.transform import executor as transform_executor
-from artgan.pipeline.config import PipelineConfig
+from artgan.config import PipelineConfig
 from artgan.pipeline.pipeline import (
     BASELINE_RESOLVER_ID,
     PREPROCESSING_FN,

@@ -19,7 +19,7 @@ from tiny_pipeline import tiny_config, write_tiny_digits
 
 from artgan.cli import main
 from artgan.models.export import latents_from_seeds
-from artgan.pipeline.config import PipelineConfig
+from artgan.config import PipelineConfig
 from artgan.pipeline.local_runner import run_locally
 from artgan.serving.client import GeneratorClient, sample_served_model
 from artgan.serving.server import start_server

@@ -19,7 +19,7 @@ from artgan.models.preprocessing import (
     pixels_to_square,
     preprocessing_fn,
 )
-from artgan.pipeline.config import DataConfig
+from artgan.config import DataConfig
 
 ATOL = 1e-4
 # ITU-R 601 luma, the weights of tf.image.rgb_to_grayscale.

@@ -29,7 +29,7 @@ from artgan.errors import ArtganError
 from artgan.models.export import export_generator, latents_from_seeds
 from artgan.models.grid import image_grid
 from artgan.models.networks import build_generator
-from artgan.pipeline.config import ServingConfig
+from artgan.config import ServingConfig
 from artgan.serving.client import (
     GeneratorClient,
     parse_seeds,
@@ -508,7 +508,7 @@ def test_sample_served_model_end_to_end(exported, tmp_path):
 
 def test_class_conditional_model_serves_labels_and_rejects_unknown_ones(tmp_path):
     from artgan.models.networks import build_networks
-    from artgan.pipeline.config import DataConfig, TrainConfig
+    from artgan.config import DataConfig, TrainConfig
 
     train = TrainConfig(latent_dim=LATENT_DIM, generator_width=16, discriminator_width=8)
     generator, _ = build_networks(train, DataConfig(resolution=8, channels=1), num_classes=3)

@@ -19,7 +19,7 @@ from artgan.components.serving_check import ServingCheck
 from artgan.components.serving_check.checks import run_checks
 from artgan.models.export import GeneratorSignatures, export_generator, warmup_requests
 from artgan.models.networks import build_generator, build_networks
-from artgan.pipeline.config import DataConfig, TrainConfig
+from artgan.config import DataConfig, TrainConfig
 from artgan.serving import contract, warmup
 
 LATENT_DIM = 8

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from artgan.errors import ArtganError
 from artgan.models.strategy import hardware_strategy, uses_xla
-from artgan.pipeline.config import TrainConfig
+from artgan.config import TrainConfig
 
 TRAIN = TrainConfig()
 

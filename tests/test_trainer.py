@@ -17,7 +17,7 @@ from artgan.models import networks
 from artgan.models.export import export_generator
 from artgan.models.gan import AdversarialTrainer
 from artgan.models.trainer import train_gan
-from artgan.pipeline.config import DataConfig, TrainConfig
+from artgan.config import DataConfig, TrainConfig
 from artgan.serving.bundle import SavedModelBundle
 
 DATA = DataConfig(resolution=8, channels=1)

@@ -15,7 +15,7 @@ from artgan import cli
 from artgan.errors import ArtganError
 from artgan.models.trainer import train_and_export, train_gan
 from artgan.models.warm_start import TRAINING_STATE_DIR, warm_start_source
-from artgan.pipeline.config import TrainConfig
+from artgan.config import TrainConfig
 
 WARM = dataclasses.replace(TRAIN, train_steps=2, warm_start=True)
 

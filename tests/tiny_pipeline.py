@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from artgan import datasets
-from artgan.pipeline.config import DataConfig, EvalConfig, PipelineConfig, TrainConfig
+from artgan.config import DataConfig, EvalConfig, PipelineConfig, TrainConfig
 
 
 def write_tiny_digits(folder) -> str:

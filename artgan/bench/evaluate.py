@@ -24,7 +24,7 @@ from artgan.models.domain_classifier import export_classifier, train_domain_clas
 from artgan.models.evaluation import RealReference, score_generator
 from artgan.models.export import export_generator
 from artgan.models.feature_network import open_feature_network
-from artgan.pipeline.config import DataConfig, EvalConfig, TrainConfig
+from artgan.config import DataConfig, EvalConfig, TrainConfig
 
 DEFAULTS = EvalConfig()
 

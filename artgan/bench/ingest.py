@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 
-from artgan.pipeline.config import DataConfig
+from artgan.config import DataConfig
 
 _SAMPLE_SECONDS = 0.2
 AIM_TIMES_RAW_READ = 3.0  # issue 4: ingestion within 3x of merely reading the files

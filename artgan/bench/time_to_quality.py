@@ -33,7 +33,7 @@ from artgan.models.ema import GeneratorEma, ema_decay
 from artgan.models.evaluation import KID_MAX_ROWS, RealReference, score_images
 from artgan.models.feature_network import DOMAIN_CLASSIFIER, FeatureNetwork, open_feature_network
 from artgan.models.strategy import hardware_strategy
-from artgan.pipeline.config import DataConfig, EvalConfig, TrainConfig
+from artgan.config import DataConfig, EvalConfig, TrainConfig
 from artgan.serving.contract import IMAGES_OUTPUT
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from artgan.errors import ArtganError
 from artgan.models import networks
 from artgan.models.ema import GeneratorEma, ema_decay
 from artgan.models.gan import AdversarialRecipe, AdversarialTrainer
-from artgan.pipeline.config import DataConfig, TrainConfig
+from artgan.config import DataConfig, TrainConfig
 
 TUTORIAL_LATENT_DIM = 100
 

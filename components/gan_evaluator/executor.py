@@ -21,7 +21,7 @@ from artgan.models import grid
 from artgan.models.evaluation import ModelScore, RealReference, decide, score_generator
 from artgan.models.feature_network import FeatureNetwork, metric_names
 from artgan.models.report import HistoryPoint, render_report
-from artgan.pipeline.config import EvalConfig, from_json
+from artgan.config import EvalConfig, from_json
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.system_executions import Process
 
 from artgan.components.image_example_gen import executor
-from artgan.pipeline.config import DataConfig
+from artgan.config import DataConfig
 
 _DATA_DEFAULTS = DataConfig()
 

@@ -43,7 +43,7 @@ from artgan.components.image_example_gen.listing import (
 )
 from artgan.components.tfrecord_batches import WriteTFRecordBatches
 from artgan.errors import ArtganError
-from artgan.pipeline.config import DataConfig
+from artgan.config import DataConfig
 
 __all__ = ["Executor", "folder_fingerprint", "list_image_files"]
 
