@@ -10,8 +10,8 @@ import re
 import sys
 
 from artgan import bench, cli_kubeflow, cli_mlmd, cli_train
-from artgan.errors import ArtganError
 from artgan.config import FIT_MODES, PipelineConfig, ServingConfig
+from artgan.errors import ArtganError
 
 DEFAULTS = PipelineConfig()
 SERVING = ServingConfig()
@@ -223,7 +223,8 @@ def _run(args) -> None:
 
 
 def _sample_after_run(config: PipelineConfig, seeds_text: str) -> None:
-    from artgan.serving.client import parse_seeds, sample_served_model
+    from artgan.serving.client import parse_seeds
+    from artgan.serving.sampling import sample_served_model
 
     if not os.path.isdir(config.serving_model_dir) or not os.listdir(config.serving_model_dir):
         print(f"\nNo model has been pushed to {config.serving_model_dir} yet; nothing to sample.")

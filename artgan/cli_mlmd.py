@@ -12,9 +12,9 @@ import json
 import math
 from typing import Any
 
-from artgan.errors import ArtganError
-from artgan.pipeline import mlmd_connection
 from artgan.config import PipelineConfig
+from artgan.errors import ArtganError
+from artgan.pipeline.mlmd import connection as mlmd_connection
 
 DEFAULTS = PipelineConfig()
 
@@ -76,8 +76,9 @@ def connection_from_args(args) -> mlmd_connection.Connection:
 
 def query(args) -> Any:
     """Runs the query ``args`` name; returns dataclasses (or a list of them)."""
-    from artgan.pipeline import mlmd_inspect, mlmd_lineage
-    from artgan.pipeline.mlmd_reader import MetadataReader
+    from artgan.pipeline.mlmd import inspect as mlmd_inspect
+    from artgan.pipeline.mlmd import lineage as mlmd_lineage
+    from artgan.pipeline.mlmd.reader import MetadataReader
 
     connection = connection_from_args(args)
     with mlmd_connection.store_errors(connection):

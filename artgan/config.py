@@ -20,6 +20,48 @@ T = TypeVar("T")
 
 FIT_MODES = ("crop", "pad")
 JIT_COMPILE_MODES = ("auto", "on", "off")
+ARCHITECTURES = ("conv", "resnet", "dcgan")  # builders: models/networks/
+LOSSES = ("non_saturating", "hinge", "wgan_gp")  # models/training/losses.py
+AUGMENT_TRANSFORMS = ("color", "translation", "cutout")  # models/training/augment.py
+FEATURE_NETWORKS = ("auto", "inception_2015", "domain_classifier")
+INCEPTION_2015_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
+INCEPTION_GRAPH_FILE = "classify_image_graph_def.pb"
+
+
+def parse_augment_policy(policy: str) -> tuple[str, ...]:
+    """'color,translation,cutout' -> its names, checked; '' -> no augmentation."""
+    names = tuple(name.strip() for name in policy.split(",") if name.strip())
+    unknown = [name for name in names if name not in AUGMENT_TRANSFORMS]
+    if unknown:
+        raise ArtganError(
+            f"train.augment: unknown DiffAugment policy {', '.join(unknown)}; "
+            f"choose from {', '.join(AUGMENT_TRANSFORMS)}"
+        )
+    return names
+
+
+def how_to_get_inception_graph() -> str:
+    return (
+        f"download {INCEPTION_2015_URL}, extract {INCEPTION_GRAPH_FILE} from it and point "
+        "eval.inception_graph_path at that file (artgan run --inception-graph PATH; "
+        "EvalConfig.inception_graph_path), or use eval.feature_network=domain_classifier"
+    )
+
+
+def check_inception_graph_file(path: str) -> None:
+    """Raises ArtganError, saying how to obtain the file, when ``path`` is unset or missing.
+
+    Remote paths (gs://, s3://, ...) are only checked when the graph is loaded.
+    """
+    if not path:
+        raise ArtganError(
+            "eval.feature_network=inception_2015 needs the 2015 Inception graph and "
+            f"eval.inception_graph_path is empty: {how_to_get_inception_graph()}"
+        )
+    if "://" not in path and not os.path.isfile(path):
+        raise ArtganError(
+            f"eval.inception_graph_path {path!r} is not a file: {how_to_get_inception_graph()}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,18 +168,16 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ArtganError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        from artgan.models import augment, losses, networks  # here: models import this module
-
         for name, value, choices in (
-            ("architecture", self.architecture, networks.ARCHITECTURES),
-            ("loss", self.loss, losses.LOSSES),
+            ("architecture", self.architecture, ARCHITECTURES),
+            ("loss", self.loss, LOSSES),
         ):
             if value not in choices:
                 raise ArtganError(
                     f"train.{name} must be one of {', '.join(choices)}, got {value!r}"
                 )
-        augment.parse_policy(self.augment)
-        if self.augment_adaptive and not augment.parse_policy(self.augment):
+        policy = parse_augment_policy(self.augment)
+        if self.augment_adaptive and not policy:
             raise ArtganError(
                 "train.augment_adaptive needs a DiffAugment policy in train.augment "
                 "(e.g. 'translation,cutout'); set one or turn augment_adaptive off"
@@ -149,9 +189,6 @@ class TrainConfig:
                 f"train.jit_compile must be one of {', '.join(JIT_COMPILE_MODES)}, "
                 f"got {self.jit_compile!r}"
             )
-
-
-FEATURE_NETWORKS = ("auto", "inception_2015", "domain_classifier")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,9 +259,7 @@ class EvalConfig:
         if self.kid_subsets < 1 or self.kid_subset_size < 2:
             raise ArtganError("eval.kid_subsets must be >= 1 and eval.kid_subset_size >= 2")
         if self.resolved_feature_network() == "inception_2015":
-            from artgan.models import inception  # here: models import this module
-
-            inception.check_graph_file(self.inception_graph_path)
+            check_inception_graph_file(self.inception_graph_path)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,11 +19,15 @@ import numpy as np
 import tensorflow as tf
 from tfx import types
 
-from artgan.errors import ArtganError
-from artgan.models import metrics
-from artgan.models.evaluation import RealReference
-from artgan.models.feature_network import INCEPTION_2015, FeatureNetwork, open_feature_network
 from artgan.config import EvalConfig
+from artgan.errors import ArtganError
+from artgan.models.metrics import scores
+from artgan.models.metrics.evaluation import RealReference
+from artgan.models.metrics.feature_network import (
+    INCEPTION_2015,
+    FeatureNetwork,
+    open_feature_network,
+)
 
 REFERENCE_FILE = "reference.json"
 
@@ -49,7 +53,7 @@ def kid_rows_path(uri: str, split: str) -> str:
 
 
 def write_split(
-    uri: str, split: str, statistics: metrics.FeatureStatistics, kid_rows: np.ndarray
+    uri: str, split: str, statistics: scores.FeatureStatistics, kid_rows: np.ndarray
 ) -> None:
     tf.io.gfile.makedirs(uri)
     for path, write in (
@@ -62,9 +66,9 @@ def write_split(
             f.write(buffer.getvalue())
 
 
-def read_split(uri: str, split: str) -> tuple[metrics.FeatureStatistics, np.ndarray]:
+def read_split(uri: str, split: str) -> tuple[scores.FeatureStatistics, np.ndarray]:
     with tf.io.gfile.GFile(statistics_path(uri, split), "rb") as f:
-        statistics = metrics.FeatureStatistics.load(io.BytesIO(f.read()))
+        statistics = scores.FeatureStatistics.load(io.BytesIO(f.read()))
     with tf.io.gfile.GFile(kid_rows_path(uri, split), "rb") as f:
         kid_rows = np.load(io.BytesIO(f.read()))
     if statistics.count < 2:
@@ -79,14 +83,14 @@ def read_reference(statistics: types.Artifact, config: EvalConfig) -> RealRefere
     """The eval split as the reference, with the train-vs-eval floors (FD and KID)."""
     train, train_rows = read_split(statistics.uri, "train")
     evaluation, eval_rows = read_split(statistics.uri, "eval")
-    kid_floor, _ = metrics.kernel_inception_distance(
+    kid_floor, _ = scores.kernel_inception_distance(
         train_rows,
         eval_rows,
         num_subsets=config.kid_subsets,
         subset_size=config.kid_subset_size,
         seed=config.seed,
     )
-    fid_floor = metrics.frechet_distance(train, evaluation)
+    fid_floor = scores.frechet_distance(train, evaluation)
     return RealReference(evaluation, eval_rows, fid_floor, kid_floor)
 
 

@@ -17,8 +17,8 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
-from artgan.errors import ArtganError
 from artgan.config import KubeflowConfig, PipelineConfig
+from artgan.errors import ArtganError
 from artgan.pipeline.pipeline import create_pipeline
 
 KFP_PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")

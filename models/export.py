@@ -21,8 +21,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
-from artgan.serving import contract, warmup
-from artgan.serving.contract import (
+from artgan import contract
+from artgan.contract import (
     FROM_LATENTS_SIGNATURE,
     FROM_LATENTS_WITH_LABELS_SIGNATURE,
     GENERATOR_INFO_FILE,
@@ -33,6 +33,7 @@ from artgan.serving.contract import (
     PNG_OUTPUT,
     SEEDS_INPUT,
     WITH_LABELS_SIGNATURE,
+    warmup,
 )
 
 WARMUP_BATCH_SIZES = (1, 4)  # per signature: a single image and a small grid

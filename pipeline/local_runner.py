@@ -10,8 +10,8 @@ from tfx.orchestration import metadata
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
 from artgan import datasets
-from artgan.errors import ArtganError
 from artgan.config import PipelineConfig
+from artgan.errors import ArtganError
 from artgan.pipeline.outcome import RunOutcome, latest_run_outcome
 from artgan.pipeline.pipeline import create_pipeline
 

@@ -8,7 +8,7 @@ import math
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from artgan.models.feature_network import metric_names
+from artgan.models.metrics.feature_network import metric_names
 
 PIPELINE_RUN_CONTEXT = "pipeline_run"
 

@@ -28,8 +28,8 @@ from artgan.components.serving_check import ServingCheck
 from artgan.components.transform import Transform
 from artgan.config import EvalConfig, PipelineConfig, to_json
 
-PREPROCESSING_FN = "artgan.models.preprocessing.preprocessing_fn"
-RUN_FN = "artgan.models.trainer.run_fn"
+PREPROCESSING_FN = "artgan.models.data.preprocessing.preprocessing_fn"
+RUN_FN = "artgan.models.training.trainer.run_fn"
 BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
 HISTORY_RESOLVER_ID = "recent_blessings_resolver"
 

@@ -15,8 +15,8 @@ from tensorflow_serving.apis import (
     predict_pb2,
 )
 
+from artgan.contract.requests import ServingError, run_signature
 from artgan.serving.repository import LoadedVersion, ModelRepository
-from artgan.serving.requests import ServingError, run_signature
 
 SIGNATURE_DEF_FIELD = "signature_def"
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.AVAILABLE

@@ -16,9 +16,9 @@ import threading
 
 import tensorflow as tf
 
-from artgan.serving.bundle import SavedModelBundle
-from artgan.serving.contract import SAVED_MODEL_FILE
-from artgan.serving.warmup import replay_warmup
+from artgan.contract import SAVED_MODEL_FILE
+from artgan.contract.bundle import SavedModelBundle
+from artgan.contract.warmup import replay_warmup
 
 log = logging.getLogger(__name__)
 

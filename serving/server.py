@@ -16,11 +16,11 @@ from typing import Any
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from artgan.errors import ArtganError
 from artgan.config import ServingConfig
+from artgan.contract.requests import ServingError
+from artgan.errors import ArtganError
 from artgan.serving import handlers
 from artgan.serving.repository import ModelRepository
-from artgan.serving.requests import ServingError
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from artgan.errors import ArtganError
-from artgan.models import ada, augment
-from artgan.models.gan import AdversarialRecipe, AdversarialTrainer
 from artgan.config import TrainConfig
+from artgan.errors import ArtganError
+from artgan.models.training import ada, augment
+from artgan.models.training.gan import AdversarialRecipe, AdversarialTrainer
 
 POLICY = ("translation", "cutout")
 

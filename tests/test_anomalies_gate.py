@@ -11,8 +11,8 @@ from tfx.components.example_validator.executor import Executor as ExampleValidat
 from tfx.types import artifact_utils, standard_artifacts
 
 from artgan.components.anomalies_gate import check_anomalies
-from artgan.errors import ArtganError
 from artgan.config import DataConfig, PipelineConfig
+from artgan.errors import ArtganError
 from artgan.pipeline.pipeline import create_pipeline
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from artgan.config import parse_augment_policy
 from artgan.errors import ArtganError
-from artgan.models import augment
+from artgan.models.training import augment
 
 
 def test_translation_moves_each_image_by_at_most_an_eighth_and_fills_with_zero():
@@ -44,14 +45,14 @@ def test_gradients_flow_through_every_policy():
     images = tf.Variable(tf.random.uniform([4, 8, 8, 3], -1, 1))
     with tf.GradientTape() as tape:
         total = tf.reduce_sum(
-            augment.diff_augment(images, augment.parse_policy("color,translation,cutout"))
+            augment.diff_augment(images, parse_augment_policy("color,translation,cutout"))
         )
     gradient = tape.gradient(total, images)
     assert gradient is not None and np.abs(gradient.numpy()).sum() > 0
 
 
 def test_unknown_policy_is_named_in_the_error():
-    assert augment.parse_policy("") == ()
-    assert augment.parse_policy(" color , cutout ") == ("color", "cutout")
+    assert parse_augment_policy("") == ()
+    assert parse_augment_policy(" color , cutout ") == ("color", "cutout")
     with pytest.raises(ArtganError, match="zoom"):
-        augment.parse_policy("color,zoom")
+        parse_augment_policy("color,zoom")

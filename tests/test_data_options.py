@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from artgan import cli
-from artgan.errors import ArtganError
 from artgan.config import DataConfig
+from artgan.errors import ArtganError
 
 
 def test_run_flags_reach_the_data_config():

@@ -1,4 +1,4 @@
-"""Blessing decisions and scoring (artgan.models.evaluation, domain_classifier, feature_network)."""
+"""Blessing decisions and scoring (models/metrics/)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import pytest
 import tensorflow as tf
 from evaluation_fixtures import squares
 
-from artgan.models import metrics
-from artgan.models.domain_classifier import export_classifier, train_domain_classifier
-from artgan.models.evaluation import (
+from artgan.config import EvalConfig
+from artgan.contract.bundle import SavedModelBundle
+from artgan.models.export import export_generator
+from artgan.models.metrics import scores
+from artgan.models.metrics.domain_classifier import export_classifier, train_domain_classifier
+from artgan.models.metrics.evaluation import (
     GENERATE_CHUNK,
     ModelScore,
     RealReference,
@@ -24,10 +27,7 @@ from artgan.models.evaluation import (
     score_images,
     to_uint8,
 )
-from artgan.models.export import export_generator
-from artgan.models.feature_network import open_feature_network
-from artgan.config import EvalConfig
-from artgan.serving.bundle import SavedModelBundle
+from artgan.models.metrics.feature_network import open_feature_network
 
 ONLY_FID = EvalConfig(fid_threshold=30.0, fid_margin=5.0, kid_threshold=None, kid_margin=None)
 
@@ -173,7 +173,7 @@ def random_conv(data, tmp_path_factory):
 
 def reference_of(network, images: np.ndarray) -> RealReference:
     features, _ = network.features_and_probs(images)
-    return RealReference(metrics.FeatureStatistics.from_features(features), features, 0.0, 0.0)
+    return RealReference(scores.FeatureStatistics.from_features(features), features, 0.0, 0.0)
 
 
 def test_to_uint8_rounds_like_the_served_generator():

@@ -13,19 +13,9 @@ import tensorflow as tf
 from PIL import Image
 from tensorflow_serving.apis import prediction_log_pb2
 
-from artgan.models.export import (
-    export_generator,
-    labels_from_latents,
-    labels_from_seeds,
-    latents_from_seeds,
-    signature_inputs_for_seeds,
-    to_uint8,
-)
-from artgan.models.networks import build_generator, build_networks
+from artgan import contract
 from artgan.config import DataConfig, TrainConfig
-from artgan.serving import contract
-from artgan.serving.bundle import SavedModelBundle
-from artgan.serving.contract import (
+from artgan.contract import (
     FROM_LATENTS_SIGNATURE,
     FROM_LATENTS_WITH_LABELS_SIGNATURE,
     IMAGES_OUTPUT,
@@ -35,7 +25,17 @@ from artgan.serving.contract import (
     SEEDS_INPUT,
     WITH_LABELS_SIGNATURE,
 )
-from artgan.serving.warmup import read_warmup_file, warmup_path
+from artgan.contract.bundle import SavedModelBundle
+from artgan.contract.warmup import read_warmup_file, warmup_path
+from artgan.models.export import (
+    export_generator,
+    labels_from_latents,
+    labels_from_seeds,
+    latents_from_seeds,
+    signature_inputs_for_seeds,
+    to_uint8,
+)
+from artgan.models.networks import build_generator, build_networks
 
 LATENT_DIM = 8
 RESOLUTION = 8

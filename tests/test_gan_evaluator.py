@@ -28,11 +28,11 @@ from artgan.components.feature_artifacts import (
 )
 from artgan.components.gan_evaluator.executor import Executor as EvaluatorExecutor
 from artgan.components.real_feature_statistics import executor as statistics_executor
-from artgan.models import metrics
-from artgan.models.export import export_generator
-from artgan.models.feature_network import open_feature_network
-from artgan.models.preprocessing import IMAGE_KEY, LABEL_KEY
 from artgan.config import EvalConfig, PipelineConfig, to_json
+from artgan.models.data.preprocessing import IMAGE_KEY, LABEL_KEY
+from artgan.models.export import export_generator
+from artgan.models.metrics import scores
+from artgan.models.metrics.feature_network import open_feature_network
 from artgan.pipeline.pipeline import HISTORY_RESOLVER_ID, create_pipeline
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -150,7 +150,7 @@ def test_beam_statistics_equal_a_direct_computation(statistics, classifier, tran
     for split in ("train", "eval"):
         features, _ = network.features_and_probs(transformed[2][split])
         stored, kid_rows = read_split(statistics.uri, split)
-        direct = metrics.FeatureStatistics.from_features(features)
+        direct = scores.FeatureStatistics.from_features(features)
         assert stored.count == len(features)
         np.testing.assert_allclose(stored.mean, direct.mean, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(stored.covariance, direct.covariance, rtol=1e-7, atol=1e-9)
@@ -208,7 +208,7 @@ def test_reference_holds_the_real_floor(statistics, classifier, transformed):
     train, _ = network.features_and_probs(transformed[2]["train"])
     held_out, _ = network.features_and_probs(transformed[2]["eval"])
     reference = read_reference(statistics, EvalConfig())
-    assert reference.fid_floor == pytest.approx(metrics.frechet_distance(train, held_out), 1e-6)
+    assert reference.fid_floor == pytest.approx(scores.frechet_distance(train, held_out), 1e-6)
     assert reference.statistics.count == 24
 
 

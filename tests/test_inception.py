@@ -1,4 +1,4 @@
-"""Loading the 2015 Inception graph (artgan.models.inception) through a tiny stand-in graph.
+"""Loading the 2015 Inception graph (artgan.models.metrics.inception) through a tiny stand-in graph.
 
 The stand-in has the real graph's tensor names and structure around them: a JPEG decoder
 feeding ``ExpandDims``, the graph's own ``ResizeBilinear``, ``pool_3`` [1, 1, 1, D], a batch-1
@@ -15,15 +15,16 @@ import pytest
 import tensorflow as tf
 from evaluation_fixtures import CLASSES, DIMS, standin_graph_def
 
-from artgan.errors import ArtganError
-from artgan.models import inception
-from artgan.models.feature_network import metric_names, open_feature_network
+from artgan import config
 from artgan.config import EvalConfig
+from artgan.errors import ArtganError
+from artgan.models.metrics import inception
+from artgan.models.metrics.feature_network import metric_names, open_feature_network
 
 
 @pytest.fixture(scope="module")
 def graph_path(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("inception") / inception.GRAPH_FILE
+    path = tmp_path_factory.mktemp("inception") / config.INCEPTION_GRAPH_FILE
     path.write_bytes(standin_graph_def().SerializeToString())
     return str(path)
 
@@ -97,7 +98,7 @@ def test_a_missing_graph_says_how_to_get_it(path):
     with pytest.raises(ArtganError) as error:
         open_feature_network("inception_2015", inception_graph_path=path)
     message = str(error.value)
-    assert inception.INCEPTION_2015_URL in message
+    assert config.INCEPTION_2015_URL in message
     assert "inception-2015-12-05.tgz" in message
     assert "inception_graph_path" in message and "--inception-graph" in message
 
@@ -139,5 +140,5 @@ def test_artgan_run_stops_before_training_and_names_the_flag(tmp_path, capsys):
     code = main(["run", "--home", str(tmp_path / "home"), "--feature-network", "inception_2015"])
     assert code == 2
     error = capsys.readouterr().err
-    assert "--inception-graph" in error and inception.INCEPTION_2015_URL in error
+    assert "--inception-graph" in error and config.INCEPTION_2015_URL in error
     assert not (tmp_path / "home" / "metadata.sqlite").exists()

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from artgan.models import losses
+from artgan.models.training import losses
 
 REAL = tf.constant([[2.0], [-1.0]])
 FAKE = tf.constant([[0.5], [-3.0]])

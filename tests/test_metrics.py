@@ -1,4 +1,4 @@
-"""FID, KID, IS and streaming statistics (artgan.models.metrics) against independent references."""
+"""FID, KID, IS and streaming statistics (metrics/scores.py) against independent references."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from artgan.models.metrics import (
+from artgan.models.metrics.scores import (
     FeatureStatistics,
     frechet_distance,
     inception_score,

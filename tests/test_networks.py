@@ -8,9 +8,9 @@ import keras
 import pytest
 import tensorflow as tf
 
+from artgan.config import DataConfig, TrainConfig
 from artgan.errors import ArtganError
 from artgan.models.networks import ARCHITECTURES, build_networks, num_up_blocks
-from artgan.config import DataConfig, TrainConfig
 
 SMALL = TrainConfig(latent_dim=8, generator_width=32, discriminator_width=8)
 

@@ -18,12 +18,13 @@ from tfx.orchestration import metadata
 from tiny_pipeline import tiny_config, write_tiny_digits
 
 from artgan.cli import main
-from artgan.models.export import latents_from_seeds
 from artgan.config import PipelineConfig
+from artgan.contract.warmup import read_warmup_file
+from artgan.models.export import latents_from_seeds
 from artgan.pipeline.local_runner import run_locally
-from artgan.serving.client import GeneratorClient, sample_served_model
+from artgan.serving.client import GeneratorClient
+from artgan.serving.sampling import sample_served_model
 from artgan.serving.server import start_server
-from artgan.serving.warmup import read_warmup_file
 
 pytestmark = pytest.mark.e2e
 

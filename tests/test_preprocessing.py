@@ -1,4 +1,4 @@
-"""Encoded image bytes -> square [-1, 1] pixels (artgan.models.preprocessing), on real images."""
+"""Encoded image bytes -> square [-1, 1] pixels (models/data/preprocessing.py), on real images."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ import tensorflow as tf
 from PIL import Image, ImageOps
 
 from artgan.components.image_example_gen.images import ingest_bytes
-from artgan.models import preprocessing
-from artgan.models.preprocessing import (
+from artgan.config import DataConfig
+from artgan.models.data import preprocessing
+from artgan.models.data.preprocessing import (
     IMAGE_KEY,
     LABEL_KEY,
     orient,
     pixels_to_square,
     preprocessing_fn,
 )
-from artgan.config import DataConfig
 
 ATOL = 1e-4
 # ITU-R 601 luma, the weights of tf.image.rgb_to_grayscale.

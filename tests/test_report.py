@@ -1,4 +1,4 @@
-"""evaluation.html (artgan.models.report): self-contained, and it explains the decision."""
+"""evaluation.html (gan_evaluator/report.py): self-contained, and it explains the decision."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artgan.models.report import HistoryPoint, history_plot, render_report
+from artgan.components.gan_evaluator.report import HistoryPoint, history_plot, render_report
 
 
 def png_bytes(value: int) -> bytes:

@@ -25,17 +25,17 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from artgan.errors import ArtganError
-from artgan.models.export import export_generator, latents_from_seeds
-from artgan.models.grid import image_grid
-from artgan.models.networks import build_generator
 from artgan.config import ServingConfig
+from artgan.errors import ArtganError
+from artgan.grid import image_grid
+from artgan.models.export import export_generator, latents_from_seeds
+from artgan.models.networks import build_generator
 from artgan.serving.client import (
     GeneratorClient,
     parse_seeds,
-    sample_served_model,
     write_generated,
 )
+from artgan.serving.sampling import sample_served_model
 from artgan.serving.server import start_server
 
 LATENT_DIM = 8
@@ -507,8 +507,8 @@ def test_sample_served_model_end_to_end(exported, tmp_path):
 
 
 def test_class_conditional_model_serves_labels_and_rejects_unknown_ones(tmp_path):
-    from artgan.models.networks import build_networks
     from artgan.config import DataConfig, TrainConfig
+    from artgan.models.networks import build_networks
 
     train = TrainConfig(latent_dim=LATENT_DIM, generator_width=16, discriminator_width=8)
     generator, _ = build_networks(train, DataConfig(resolution=8, channels=1), num_classes=3)

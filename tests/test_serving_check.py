@@ -14,13 +14,13 @@ from tfx import v1 as tfx
 from tfx.orchestration import metadata
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
-from artgan import cli
+from artgan import cli, contract
 from artgan.components.serving_check import ServingCheck
 from artgan.components.serving_check.checks import run_checks
+from artgan.config import DataConfig, TrainConfig
+from artgan.contract import warmup
 from artgan.models.export import GeneratorSignatures, export_generator, warmup_requests
 from artgan.models.networks import build_generator, build_networks
-from artgan.config import DataConfig, TrainConfig
-from artgan.serving import contract, warmup
 
 LATENT_DIM = 8
 MAX_BATCH = 256

@@ -1,4 +1,4 @@
-"""Strategy and XLA selection (artgan.models.strategy); no TPU or GPU is needed."""
+"""Strategy and XLA selection (artgan.models.training.strategy); no TPU or GPU is needed."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import socket
 import pytest
 import tensorflow as tf
 
-from artgan.errors import ArtganError
-from artgan.models.strategy import hardware_strategy, uses_xla
 from artgan.config import TrainConfig
+from artgan.errors import ArtganError
+from artgan.models.training.strategy import hardware_strategy, uses_xla
 
 TRAIN = TrainConfig()
 

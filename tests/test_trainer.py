@@ -1,4 +1,4 @@
-"""The GAN training loop (artgan.models.trainer.train_gan) on tiny random data."""
+"""The GAN training loop (artgan.models.training.trainer.train_gan) on tiny random data."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from artgan.config import DataConfig, TrainConfig
+from artgan.contract.bundle import SavedModelBundle
 from artgan.errors import ArtganError
 from artgan.models import networks
 from artgan.models.export import export_generator
-from artgan.models.gan import AdversarialTrainer
-from artgan.models.trainer import train_gan
-from artgan.config import DataConfig, TrainConfig
-from artgan.serving.bundle import SavedModelBundle
+from artgan.models.training.gan import AdversarialTrainer
+from artgan.models.training.trainer import train_gan
 
 DATA = DataConfig(resolution=8, channels=1)
 TRAIN = TrainConfig(

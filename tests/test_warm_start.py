@@ -1,4 +1,4 @@
-"""Warm start (artgan.models.warm_start via trainer.train_and_export) on tiny random data."""
+"""Warm start (training/warm_start.py via train_and_export) on tiny random data."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import tensorflow as tf
 from test_trainer import DATA, TRAIN  # the tiny networks and schedule
 
 from artgan import cli
-from artgan.errors import ArtganError
-from artgan.models.trainer import train_and_export, train_gan
-from artgan.models.warm_start import TRAINING_STATE_DIR, warm_start_source
 from artgan.config import TrainConfig
+from artgan.errors import ArtganError
+from artgan.models.training.trainer import train_and_export, train_gan
+from artgan.models.training.warm_start import TRAINING_STATE_DIR, warm_start_source
 
 WARM = dataclasses.replace(TRAIN, train_steps=2, warm_start=True)
 

@@ -19,12 +19,12 @@ import numpy as np
 import tensorflow as tf
 
 from artgan import datasets
-from artgan.models import metrics
-from artgan.models.domain_classifier import export_classifier, train_domain_classifier
-from artgan.models.evaluation import RealReference, score_generator
-from artgan.models.export import export_generator
-from artgan.models.feature_network import open_feature_network
 from artgan.config import DataConfig, EvalConfig, TrainConfig
+from artgan.models.export import export_generator
+from artgan.models.metrics import scores
+from artgan.models.metrics.domain_classifier import export_classifier, train_domain_classifier
+from artgan.models.metrics.evaluation import RealReference, score_generator
+from artgan.models.metrics.feature_network import open_feature_network
 
 DEFAULTS = EvalConfig()
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> dict:
             )
         started = time.perf_counter()
         features, _ = network.features_and_probs(images[: args.real_images])
-        reference = RealReference(metrics.FeatureStatistics.from_features(features), features, 0, 0)
+        reference = RealReference(scores.FeatureStatistics.from_features(features), features, 0, 0)
         reference_seconds = time.perf_counter() - started
         model_dir = args.model or _generator(workdir, data)
         seeds = np.arange(config.seed, config.seed + config.num_samples, dtype=np.int64)

@@ -25,16 +25,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from artgan import datasets
-from artgan.errors import ArtganError
-from artgan.models import export, grid, metrics, networks, trainer
-from artgan.models.domain_classifier import export_classifier, train_domain_classifier
-from artgan.models.ema import GeneratorEma, ema_decay
-from artgan.models.evaluation import KID_MAX_ROWS, RealReference, score_images
-from artgan.models.feature_network import DOMAIN_CLASSIFIER, FeatureNetwork, open_feature_network
-from artgan.models.strategy import hardware_strategy
+from artgan import datasets, grid
 from artgan.config import DataConfig, EvalConfig, TrainConfig
-from artgan.serving.contract import IMAGES_OUTPUT
+from artgan.contract import IMAGES_OUTPUT
+from artgan.errors import ArtganError
+from artgan.models import export, networks
+from artgan.models.metrics import scores
+from artgan.models.metrics.domain_classifier import export_classifier, train_domain_classifier
+from artgan.models.metrics.evaluation import KID_MAX_ROWS, RealReference, score_images
+from artgan.models.metrics.feature_network import (
+    DOMAIN_CLASSIFIER,
+    FeatureNetwork,
+    open_feature_network,
+)
+from artgan.models.training import trainer
+from artgan.models.training.ema import GeneratorEma, ema_decay
+from artgan.models.training.strategy import hardware_strategy
 
 log = logging.getLogger(__name__)
 
@@ -212,9 +218,9 @@ def build_scorer(
     )
     train_features, _ = network.features_and_probs(real[train_index])
     eval_features, _ = network.features_and_probs(real[eval_index])
-    fid_floor = metrics.frechet_distance(train_features, eval_features)
+    fid_floor = scores.frechet_distance(train_features, eval_features)
     reference = RealReference(
-        metrics.FeatureStatistics.from_features(eval_features),
+        scores.FeatureStatistics.from_features(eval_features),
         eval_features[:KID_MAX_ROWS].astype(np.float32),
         fid_floor,
         0.0,

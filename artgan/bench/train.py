@@ -22,11 +22,11 @@ import numpy as np
 import tensorflow as tf
 
 from artgan.bench import time_to_quality
+from artgan.config import DataConfig, TrainConfig
 from artgan.errors import ArtganError
 from artgan.models import networks
-from artgan.models.ema import GeneratorEma, ema_decay
-from artgan.models.gan import AdversarialRecipe, AdversarialTrainer
-from artgan.config import DataConfig, TrainConfig
+from artgan.models.training.ema import GeneratorEma, ema_decay
+from artgan.models.training.gan import AdversarialRecipe, AdversarialTrainer
 
 TUTORIAL_LATENT_DIM = 100
 

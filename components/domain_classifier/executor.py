@@ -11,9 +11,9 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
-from artgan.models.dataset import load_split
-from artgan.models.domain_classifier import export_classifier, train_domain_classifier
-from artgan.models.evaluation import to_uint8
+from artgan.models.data.dataset import load_split
+from artgan.models.metrics.domain_classifier import export_classifier, train_domain_classifier
+from artgan.models.metrics.evaluation import to_uint8
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+from artgan import grid
 from artgan.components import feature_artifacts
-from artgan.models import grid
-from artgan.models.evaluation import ModelScore, RealReference, decide, score_generator
-from artgan.models.feature_network import FeatureNetwork, metric_names
-from artgan.models.report import HistoryPoint, render_report
+from artgan.components.gan_evaluator.report import HistoryPoint, render_report
 from artgan.config import EvalConfig, from_json
+from artgan.models.metrics.evaluation import ModelScore, RealReference, decide, score_generator
+from artgan.models.metrics.feature_network import FeatureNetwork, metric_names
 
 log = logging.getLogger(__name__)
 

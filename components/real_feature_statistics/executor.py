@@ -19,10 +19,10 @@ from tfx.utils import io_utils
 
 from artgan.components import feature_artifacts
 from artgan.errors import ArtganError
-from artgan.models import metrics
-from artgan.models.evaluation import KID_MAX_ROWS, to_uint8
-from artgan.models.feature_network import INCEPTION_2015, open_feature_network
-from artgan.models.preprocessing import IMAGE_KEY
+from artgan.models.data.preprocessing import IMAGE_KEY
+from artgan.models.metrics import scores
+from artgan.models.metrics.evaluation import KID_MAX_ROWS, to_uint8
+from artgan.models.metrics.feature_network import INCEPTION_2015, open_feature_network
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class _SummarizeFn(beam.CombineFn):
     def add_input(self, accumulator, batch):
         features, digests = batch
         statistics, rows = accumulator
-        statistics = statistics or metrics.FeatureStatistics(features.shape[1])
+        statistics = statistics or scores.FeatureStatistics(features.shape[1])
         statistics.update(features)
         return statistics, self._smallest(rows + list(zip(digests, features, strict=True)))
 

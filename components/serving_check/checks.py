@@ -22,14 +22,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from artgan.models.export import (
-    labels_from_seeds,
-    latents_from_seeds,
-    signature_inputs_for_seeds,
-)
-from artgan.serving import contract
-from artgan.serving.bundle import SavedModelBundle
-from artgan.serving.contract import (
+from artgan import contract
+from artgan.contract import (
     DEFAULT_SIGNATURE,
     FROM_LATENTS_SIGNATURE,
     FROM_LATENTS_WITH_LABELS_SIGNATURE,
@@ -41,7 +35,13 @@ from artgan.serving.contract import (
     SEEDS_INPUT,
     WITH_LABELS_SIGNATURE,
 )
-from artgan.serving.warmup import replay_warmup, warmup_path
+from artgan.contract.bundle import SavedModelBundle
+from artgan.contract.warmup import replay_warmup, warmup_path
+from artgan.models.export import (
+    labels_from_seeds,
+    latents_from_seeds,
+    signature_inputs_for_seeds,
+)
 
 CHECK_SEEDS = (0, 1, 2, 1_000_003)
 

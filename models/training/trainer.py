@@ -21,14 +21,16 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from artgan.models import augment, export, grid, losses, networks, warm_start
-from artgan.models.dataset import count_classes, image_dataset
-from artgan.models.ema import GeneratorEma, ema_decay
-from artgan.models.gan import AdversarialRecipe, AdversarialTrainer
-from artgan.models.progress import TrainingProgress
-from artgan.models.strategy import hardware_strategy, uses_xla
-from artgan.models.warm_start import TRAIN_CONFIG_FILE
-from artgan.config import DataConfig, TrainConfig
+from artgan import grid
+from artgan.config import DataConfig, TrainConfig, parse_augment_policy
+from artgan.models import export, networks
+from artgan.models.data.dataset import count_classes, image_dataset
+from artgan.models.training import losses, warm_start
+from artgan.models.training.ema import GeneratorEma, ema_decay
+from artgan.models.training.gan import AdversarialRecipe, AdversarialTrainer
+from artgan.models.training.progress import TrainingProgress
+from artgan.models.training.strategy import hardware_strategy, uses_xla
+from artgan.models.training.warm_start import TRAIN_CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ def _optimizer(learning_rate: float, beta1: float) -> keras.optimizers.Optimizer
 def _recipe(train: TrainConfig) -> AdversarialRecipe:
     return AdversarialRecipe(
         loss=losses.LOSSES[train.loss],
-        augment_policy=augment.parse_policy(train.augment),
+        augment_policy=parse_augment_policy(train.augment),
         augment_target=train.ada_target if train.augment_adaptive else None,
         r1_gamma=train.r1_gamma,
         r1_interval=train.r1_interval,

@@ -1,4 +1,4 @@
-"""Generator/discriminator architectures by name, and ``conv``: the default pair, which scales.
+"""``conv``: the default generator/discriminator pair, which scales.
 
 ``conv``'s generator maps a latent vector to a 4x4 feature map and doubles the size per
 residual up block until the configured resolution; the discriminator mirrors it with residual
@@ -6,24 +6,15 @@ down blocks. Each block is one DCGAN-style 4x4 (transposed) convolution plus a 1
 the resampled input, so it costs little more than a plain DCGAN (issue 5, Fashion-MNIST at
 32x32 for 300 s: FD 51 with the shortcuts on two seeds; 57 and 72 without them). The
 discriminator is regularised by R1 (``TrainConfig.r1_gamma``) rather than spectral norm, as in
-StyleGAN2. Images are in [-1, 1] (tanh), NHWC. ``build_networks`` picks an architecture from
-``ARCHITECTURES`` by name.
+StyleGAN2. Images are in [-1, 1] (tanh), NHWC.
 """
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import layers
 
-LOGITS_LAYER = "logits"  # every discriminator's last layer: its input are the image features
-
-
-def num_up_blocks(resolution: int) -> int:
-    """How many 2x blocks take a 4x4 map to ``resolution`` (a power of two >= 8)."""
-    return int(math.log2(resolution)) - 2
-
+from artgan.models.networks.blocks import LOGITS_LAYER, num_up_blocks
 
 _RESIDUAL_SCALE = 0.5**0.5  # keeps the variance of main + shortcut that of one path
 
@@ -80,43 +71,3 @@ def build_discriminator(
     x = layers.Flatten()(x)
     logits = layers.Dense(1, dtype="float32", name=LOGITS_LAYER)(x)
     return keras.Model(images, logits, name="discriminator")
-
-
-ARCHITECTURES = ("conv", "resnet", "dcgan")
-
-
-def build_networks(train, data, num_classes: int = 0) -> tuple[keras.Model, keras.Model]:
-    """(generator, discriminator) for ``train.architecture`` (TrainConfig, DataConfig).
-
-    With ``num_classes`` > 0 both are class-conditional (``conditional.py``): the generator
-    takes [latents, labels] and the discriminator [images, labels].
-    """
-    from artgan.models import conditional
-
-    generator, discriminator = _build_unconditional(train, data, num_classes)
-    if not num_classes:
-        return generator, discriminator
-    return (
-        conditional.conditional_generator(generator, train.latent_dim, num_classes),
-        conditional.projection_discriminator(discriminator, num_classes),
-    )
-
-
-def _build_unconditional(train, data, num_classes: int) -> tuple[keras.Model, keras.Model]:
-    from artgan.models import dcgan, resnet
-
-    # A conditional generator reads [latent, label embedding]: twice the latent size.
-    latent_dim = train.latent_dim * (2 if num_classes else 1)
-
-    res, channels = data.resolution, data.channels
-    if train.architecture == "dcgan":
-        generator = dcgan.build_generator(latent_dim, res, channels)
-        return generator, dcgan.build_discriminator(res, channels)
-    if train.architecture == "resnet":
-        generator = resnet.build_generator(latent_dim, res, channels, train.generator_width)
-        return generator, resnet.build_discriminator(res, channels, train.discriminator_width)
-    generator = build_generator(latent_dim, res, channels, train.generator_width)
-    discriminator = build_discriminator(
-        res, channels, train.discriminator_width, train.discriminator_dropout
-    )
-    return generator, discriminator

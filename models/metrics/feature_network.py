@@ -1,9 +1,9 @@
 """Feature networks the evaluator scores images with, selected by ``EvalConfig``.
 
-- ``inception_2015``: the reference Inception graph (``artgan.models.inception``); its numbers
+- ``inception_2015``: the reference Inception graph (``models/metrics/inception.py``); its numbers
   are the published FID, KID and IS.
 - ``domain_classifier``: a classifier trained on the labelled real images
-  (``artgan.models.domain_classifier``, the DomainClassifier component); its numbers are called
+  (``domain_classifier.py``, the DomainClassifier component); its numbers are called
   FD, KD and CS (classifier score) with the network's name, never plain FID/IS.
 - ``random_conv``: the same network at a fixed random initialisation, for unlabelled images;
   no class score.
@@ -19,6 +19,8 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+
+from artgan.models.metrics import domain_classifier, inception
 
 INCEPTION_2015 = "inception_2015"
 DOMAIN_CLASSIFIER = "domain_classifier"
@@ -74,13 +76,9 @@ def open_feature_network(
 ) -> FeatureNetwork:
     """Loads a network: the Inception graph from its path, a classifier from its SavedModel."""
     if name == INCEPTION_2015:
-        from artgan.models import inception
-
         compute, description = inception.load_inception_2015(inception_graph_path)
         return FeatureNetwork(name, compute, description, batch_size=100)
     if name in (DOMAIN_CLASSIFIER, RANDOM_CONV):
-        from artgan.models import domain_classifier
-
         if heldout_accuracy is not None and math.isnan(heldout_accuracy):
             heldout_accuracy = None
         description = {"saved_model": classifier_dir, **domain_classifier.PREPROCESSING}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from artgan.pipeline.mlmd_reader import (
+from artgan.pipeline.mlmd.reader import (
     Execution,
     MetadataReader,
     custom,

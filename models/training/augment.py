@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from artgan.errors import ArtganError
-
 
 def _per_example(images: tf.Tensor, low: float, high: float) -> tf.Tensor:
     return tf.random.uniform([tf.shape(images)[0], 1, 1, 1], low, high, dtype=images.dtype)
@@ -72,18 +70,6 @@ POLICIES = {
     "translation": (translation,),
     "cutout": (cutout,),
 }
-
-
-def parse_policy(policy: str) -> tuple[str, ...]:
-    """'color,translation,cutout' -> its names, checked; '' -> no augmentation."""
-    names = tuple(name.strip() for name in policy.split(",") if name.strip())
-    unknown = [name for name in names if name not in POLICIES]
-    if unknown:
-        raise ArtganError(
-            f"train.augment: unknown DiffAugment policy {', '.join(unknown)}; "
-            f"choose from {', '.join(POLICIES)}"
-        )
-    return names
 
 
 def diff_augment(images: tf.Tensor, policy: tuple[str, ...]) -> tf.Tensor:

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from artgan.serving.contract import SERVE_TAG
+from artgan.contract import SERVE_TAG
 
 
 def tensor_spec(info: meta_graph_pb2.TensorInfo) -> tf.TensorSpec:

@@ -12,7 +12,7 @@ The public API (other code calls only these):
   splits.
 
 Which feature network produced the arrays decides what the numbers may be called: only the
-2015 Inception graph's are "FID", "KID" and "IS" (see ``artgan.models.feature_network``).
+2015 Inception graph's are "FID", "KID" and "IS" (see ``artgan.models.metrics.feature_network``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from artgan.errors import ArtganError
-from artgan.models.preprocessing import IMAGE_KEY, LABEL_KEY
+from artgan.models.data.preprocessing import IMAGE_KEY, LABEL_KEY
 
 
 def _files(file_patterns: list[str]) -> list[str]:

@@ -15,7 +15,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from artgan.models import ada, augment, losses
+from artgan.models.training import ada, augment, losses
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from artgan.models.networks import LOGITS_LAYER, num_up_blocks
+from artgan.models.networks.blocks import LOGITS_LAYER, num_up_blocks
 
 
 def _sn(layer: layers.Layer) -> layers.Layer:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from artgan.models.networks import LOGITS_LAYER
+from artgan.models.networks.blocks import LOGITS_LAYER
 
 
 def conditional_generator(base: keras.Model, latent_dim: int, num_classes: int) -> keras.Model:

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 from google.protobuf.message import DecodeError
 
+from artgan.config import (
+    INCEPTION_GRAPH_FILE,
+    check_inception_graph_file,
+    how_to_get_inception_graph,
+)
 from artgan.errors import ArtganError
 
 log = logging.getLogger(__name__)
 
-INCEPTION_2015_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
-GRAPH_FILE = "classify_image_graph_def.pb"
 INPUT_TENSOR = "ExpandDims:0"  # float32 [N, H, W, 3] in [0, 255], resized inside the graph
 POOL_TENSOR = "pool_3:0"  # [N, 1, 1, 2048]
 SOFTMAX_MATMUL_OP = "softmax/logits/MatMul"  # its second input is the [2048, 1008] weight matrix
@@ -38,38 +40,12 @@ PREPROCESSING = {
 }
 
 
-def _how_to_get_it(field_hint: str) -> str:
-    return (
-        f"download {INCEPTION_2015_URL}, extract {GRAPH_FILE} from it and point "
-        f"{field_hint} at that file (artgan run --inception-graph PATH; "
-        "EvalConfig.inception_graph_path), or use eval.feature_network=domain_classifier"
-    )
-
-
-def check_graph_file(path: str) -> None:
-    """Raises ArtganError, saying how to obtain the file, when ``path`` is unset or missing.
-
-    Remote paths (gs://, s3://, ...) are only checked when the graph is loaded.
-    """
-    if not path:
-        raise ArtganError(
-            "eval.feature_network=inception_2015 needs the 2015 Inception graph and "
-            f"eval.inception_graph_path is empty: {_how_to_get_it('eval.inception_graph_path')}"
-        )
-    if "://" not in path and not os.path.isfile(path):
-        raise ArtganError(
-            f"eval.inception_graph_path {path!r} is not a file: "
-            f"{_how_to_get_it('eval.inception_graph_path')}"
-        )
-
-
 def read_graph_def(path: str) -> tuple[tf.compat.v1.GraphDef, str]:
     """The GraphDef at ``path`` and the file's sha256 (recorded with every metric)."""
-    check_graph_file(path)
+    check_inception_graph_file(path)
     if not tf.io.gfile.exists(path):
         raise ArtganError(
-            f"eval.inception_graph_path {path!r} does not exist: "
-            f"{_how_to_get_it('eval.inception_graph_path')}"
+            f"eval.inception_graph_path {path!r} does not exist: {how_to_get_inception_graph()}"
         )
     with tf.io.gfile.GFile(path, "rb") as f:
         content = f.read()
@@ -79,7 +55,7 @@ def read_graph_def(path: str) -> tuple[tf.compat.v1.GraphDef, str]:
     except DecodeError as error:
         raise ArtganError(
             f"eval.inception_graph_path {path!r} is not a TensorFlow GraphDef ({error}): "
-            f"{_how_to_get_it('eval.inception_graph_path')}"
+            f"{how_to_get_inception_graph()}"
         ) from error
     names = {node.name for node in graph_def.node}
     missing = [
@@ -89,8 +65,8 @@ def read_graph_def(path: str) -> tuple[tf.compat.v1.GraphDef, str]:
     ]
     if missing:
         raise ArtganError(
-            f"{path!r} lacks the Inception graph's {', '.join(missing)}: it is not {GRAPH_FILE} "
-            f"from the 2015-12-05 tarball; {_how_to_get_it('eval.inception_graph_path')}"
+            f"{path!r} lacks the Inception graph's {', '.join(missing)}: it is not "
+            f"{INCEPTION_GRAPH_FILE} from the 2015-12-05 tarball; {how_to_get_inception_graph()}"
         )
     return graph_def, hashlib.sha256(content).hexdigest()
 

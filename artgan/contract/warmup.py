@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from artgan.serving.bundle import SavedModelBundle
-from artgan.serving.contract import ASSETS_EXTRA_DIR, MAX_WARMUP_RECORDS, WARMUP_FILE
-from artgan.serving.requests import ServingError, run_signature
+from artgan.contract import ASSETS_EXTRA_DIR, MAX_WARMUP_RECORDS, WARMUP_FILE
+from artgan.contract.bundle import SavedModelBundle
+from artgan.contract.requests import ServingError, run_signature
 
 
 class WarmupError(Exception):

@@ -10,7 +10,7 @@ import keras
 from keras import layers
 
 from artgan.errors import ArtganError
-from artgan.models.networks import LOGITS_LAYER
+from artgan.models.networks.blocks import LOGITS_LAYER
 
 RESOLUTION = 28
 

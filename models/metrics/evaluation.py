@@ -15,10 +15,11 @@ from collections.abc import Iterator
 import numpy as np
 import tensorflow as tf
 
-from artgan.models import export, metrics
-from artgan.models.feature_network import FeatureNetwork, metric_names
 from artgan.config import EvalConfig
-from artgan.serving.contract import IMAGES_OUTPUT, SEEDS_INPUT
+from artgan.contract import IMAGES_OUTPUT, SEEDS_INPUT
+from artgan.models import export
+from artgan.models.metrics import scores
+from artgan.models.metrics.feature_network import FeatureNetwork, metric_names
 
 GENERATE_CHUNK = 500
 KID_MAX_ROWS = 10_000  # feature rows kept per image set for KID; its subsets are drawn from them
@@ -29,7 +30,7 @@ PREVIEW_SAMPLES = 64  # generated images kept for the sample grids
 class RealReference:
     """The real images a generator is read against, in one feature network's space."""
 
-    statistics: metrics.FeatureStatistics  # eval split, for FD
+    statistics: scores.FeatureStatistics  # eval split, for FD
     kid_rows: np.ndarray  # eval split features (at most KID_MAX_ROWS), for KID
     fid_floor: float  # FD between the train and eval splits: the best a model can expect
     kid_floor: float  # KID between the train and eval splits
@@ -105,7 +106,7 @@ def score_generator(
 ) -> tuple[ModelScore, np.ndarray, ScoreTimings]:
     """Scores the generator on ``seeds``: (score, the first preview images, stage timings)."""
     timings = ScoreTimings()
-    statistics = metrics.FeatureStatistics(reference.statistics.dims)
+    statistics = scores.FeatureStatistics(reference.statistics.dims)
     kid_rows, probs, preview = [], [], []
     kept_rows = 0
     chunks = generated_chunks(saved_model_dir, seeds)
@@ -143,22 +144,22 @@ def score_images(
 ) -> ModelScore:
     """Scores a given set of uint8 images (the real ones, say) like generated ones."""
     features, probs = network.features_and_probs(images_uint8)
-    statistics = metrics.FeatureStatistics.from_features(features)
+    statistics = scores.FeatureStatistics.from_features(features)
     config = config or EvalConfig()
     return _score(statistics, features[:KID_MAX_ROWS], probs, network, reference, config)
 
 
 def _score(
-    statistics: metrics.FeatureStatistics,
+    statistics: scores.FeatureStatistics,
     kid_rows: np.ndarray,
     probs: np.ndarray,
     network: FeatureNetwork,
     reference: RealReference,
     config: EvalConfig,
 ) -> ModelScore:
-    fid = metrics.frechet_distance(statistics, reference.statistics)
+    fid = scores.frechet_distance(statistics, reference.statistics)
     # The same seed draws the same real subsets for the candidate and the baseline.
-    kid, kid_std = metrics.kernel_inception_distance(
+    kid, kid_std = scores.kernel_inception_distance(
         kid_rows,
         reference.kid_rows,
         num_subsets=config.kid_subsets,
@@ -167,7 +168,7 @@ def _score(
     )
     if not network.has_class_scores:
         return ModelScore(fid, kid, kid_std, math.nan, math.nan, statistics.count)
-    score, std = metrics.inception_score(probs, splits=min(10, len(probs)))
+    score, std = scores.inception_score(probs, splits=min(10, len(probs)))
     histogram = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1])
     return ModelScore(
         fid, kid, kid_std, score, std, statistics.count, tuple(int(c) for c in histogram)

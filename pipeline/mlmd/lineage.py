@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any
 
 from artgan.errors import ArtganError
-from artgan.pipeline.mlmd_reader import Artifact, MetadataReader, custom
+from artgan.pipeline.mlmd.reader import Artifact, MetadataReader, custom
 
 NOT_FOLLOWED_INPUTS = ("baseline_model",)
 INPUT_FOLDER_PROPERTY = "input_base"  # ImageExampleGen's execution property

@@ -15,8 +15,8 @@ import urllib.parse
 import keras
 import tensorflow as tf
 
-from artgan.errors import ArtganError
 from artgan.config import TrainConfig
+from artgan.errors import ArtganError
 
 log = logging.getLogger(__name__)
 

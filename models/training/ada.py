@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from artgan.models import augment
+from artgan.models.training import augment
 
 ADJUST_EVERY_STEPS = 4  # ADA's interval: p moves after this many steps' statistics
 SPEED_KIMG = 100.0  # p can go from 0 to 1 in this many thousand images

@@ -12,8 +12,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 
-from artgan.serving.bundle import SavedModelBundle
-from artgan.serving.contract import DEFAULT_SIGNATURE
+from artgan.contract import DEFAULT_SIGNATURE
+from artgan.contract.bundle import SavedModelBundle
 
 
 class ServingError(Exception):

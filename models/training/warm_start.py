@@ -18,9 +18,9 @@ import os
 import keras
 import tensorflow as tf
 
-from artgan.errors import ArtganError
 from artgan.config import DataConfig, TrainConfig
-from artgan.serving.contract import GENERATOR_INFO_FILE
+from artgan.contract import GENERATOR_INFO_FILE
+from artgan.errors import ArtganError
 
 log = logging.getLogger(__name__)
 

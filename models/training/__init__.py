@@ -1,0 +1,1 @@
+"""The GAN update, its losses, augmentation, EMA, hardware strategy, and the TFX run_fn."""

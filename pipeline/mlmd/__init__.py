@@ -1,0 +1,1 @@
+"""Reading ML Metadata for the CLI: connections, runs, models, scores and lineage."""
