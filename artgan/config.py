@@ -24,6 +24,15 @@ ARCHITECTURES = ("conv", "resnet", "dcgan")  # builders: models/networks/
 LOSSES = ("non_saturating", "hinge", "wgan_gp")  # models/training/losses.py
 AUGMENT_TRANSFORMS = ("color", "translation", "cutout")  # models/training/augment.py
 FEATURE_NETWORKS = ("auto", "inception_2015", "domain_classifier")
+# "section.field" -> the values it may take; validate() and the CLI's choices both read this.
+CHOICES: dict[str, tuple] = {
+    "data.channels": (1, 3),
+    "data.fit": FIT_MODES,
+    "train.architecture": ARCHITECTURES,
+    "train.loss": LOSSES,
+    "train.jit_compile": JIT_COMPILE_MODES,
+    "eval.feature_network": FEATURE_NETWORKS,
+}
 INCEPTION_2015_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 INCEPTION_GRAPH_FILE = "classify_image_graph_def.pb"
 
@@ -38,6 +47,18 @@ def parse_augment_policy(policy: str) -> tuple[str, ...]:
             f"choose from {', '.join(AUGMENT_TRANSFORMS)}"
         )
     return names
+
+
+def check_choices(section: str, config: Any) -> None:
+    """ArtganError naming ``section.field`` when a field holds a value CHOICES does not allow."""
+    for field in dataclasses.fields(config):
+        choices = CHOICES.get(f"{section}.{field.name}")
+        value = getattr(config, field.name)
+        if choices and value not in choices:
+            raise ArtganError(
+                f"{section}.{field.name} must be one of {', '.join(map(str, choices))}, "
+                f"got {value!r}"
+            )
 
 
 def how_to_get_inception_graph() -> str:
@@ -94,12 +115,9 @@ class DataConfig:
         res = self.resolution
         if res < 8 or res > 256 or res & (res - 1):
             raise ArtganError(f"data.resolution must be a power of two from 8 to 256, got {res}")
-        if self.channels not in (1, 3):
-            raise ArtganError(f"data.channels must be 1 or 3, got {self.channels}")
+        check_choices("data", self)
         if not 1 <= self.eval_percent <= 50:
             raise ArtganError(f"data.eval_percent must be in 1..50, got {self.eval_percent}")
-        if self.fit not in FIT_MODES:
-            raise ArtganError(f"data.fit must be one of {', '.join(FIT_MODES)}, got {self.fit!r}")
         self.background_rgb()
         if self.max_pixels < 1:
             raise ArtganError(f"data.max_pixels must be at least 1, got {self.max_pixels}")
@@ -109,17 +127,17 @@ class DataConfig:
 class TrainConfig:
     """The GAN trainer: sizes, optimiser and schedule."""
 
-    train_steps: int = 3000
-    batch_size: int = 64
-    latent_dim: int = 64
-    architecture: str = "conv"  # conv | resnet | dcgan (models/networks.py ARCHITECTURES)
-    loss: str = "non_saturating"  # non_saturating | hinge | wgan_gp (models/losses.py)
+    train_steps: int = 3000  # generator updates (each with its discriminator update)
+    batch_size: int = 64  # real images per step (split across devices)
+    latent_dim: int = 64  # size of the latent vector a seed is turned into
+    architecture: str = "conv"  # conv | resnet | dcgan (models/networks/)
+    loss: str = "non_saturating"  # non_saturating | hinge | wgan_gp (models/training/losses.py)
     augment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" for none
     # Adaptive augmentation (ADA): each transform of `augment` hits each image with a probability
     # steered so that the share of real images D calls real, E[sign(D(real))], stays near
-    # ada_target (models/ada.py); False applies the policy to every image.
+    # ada_target (models/training/ada.py); False applies the policy to every image.
     augment_adaptive: bool = False
-    ada_target: float = 0.6
+    ada_target: float = 0.6  # ADA: the share of real images D should call real
     # R1 penalty weight on real images; 0 disables. Without it the default recipe degrades
     # with longer training on small data (issue 5, the digits at 16x16: FD 120-136 after 7-12k
     # steps without R1, 9-15 with 0.1).
@@ -136,17 +154,21 @@ class TrainConfig:
     # trains better for the same time, FD 48 against 56 on Fashion-MNIST after 300 s (medians
     # of 3 seeds; better on each) and about the same on the digits; R1 regularises D instead.
     discriminator_dropout: float = 0.0
-    generator_learning_rate: float = 2e-4
+    generator_learning_rate: float = 2e-4  # Adam
     # 2e-4 rather than 1e-4: FD 51 against 65-69 on Fashion-MNIST after 300 s, 10.3 against
     # 12.4 on the digits after 200 s (issue 5).
     discriminator_learning_rate: float = 2e-4
-    adam_beta1: float = 0.5
+    adam_beta1: float = 0.5  # both optimisers
     # The exported generator is an EMA of the trained one with a half-life of this many
     # thousand images (StyleGAN2-ADA's ema_kimg); 0 exports the raw generator.
     ema_kimg: float = 10.0
     sample_every_steps: int = 500  # write a fixed-seed sample grid this often (and at the end)
-    log_every_steps: int = 100
-    seed: int = 0
+    log_every_steps: int = 100  # a progress line (losses, steps/s) this often
+    seed: int = 0  # initial weights, shuffling and augmentation
+    shuffle_buffer: int = 10_000  # training examples shuffled at a time
+    # The training split is cached in memory (as float32) when it fits in this many MiB, else
+    # read again from disk each epoch: 70,000 images at 256x256x3 would take about 55 GB.
+    cache_max_mib: int = 2048
     # XLA for the train step: auto (on with GPUs, off on CPU where it changes little), on, off.
     jit_compile: str = "auto"
     # A Cloud TPU name, grpc://host:port or "local" (TPU VM): train under TPUStrategy in
@@ -165,17 +187,13 @@ class TrainConfig:
             "log_every_steps",
             "r1_interval",
             "checkpoint_every_steps",
+            "shuffle_buffer",
         ):
             if getattr(self, name) < 1:
                 raise ArtganError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        for name, value, choices in (
-            ("architecture", self.architecture, ARCHITECTURES),
-            ("loss", self.loss, LOSSES),
-        ):
-            if value not in choices:
-                raise ArtganError(
-                    f"train.{name} must be one of {', '.join(choices)}, got {value!r}"
-                )
+        check_choices("train", self)
+        if self.cache_max_mib < 0:
+            raise ArtganError(f"train.cache_max_mib must be >= 0, got {self.cache_max_mib}")
         policy = parse_augment_policy(self.augment)
         if self.augment_adaptive and not policy:
             raise ArtganError(
@@ -184,11 +202,6 @@ class TrainConfig:
             )
         if not 0.0 < self.ada_target < 1.0:
             raise ArtganError(f"train.ada_target must be in (0, 1), got {self.ada_target}")
-        if self.jit_compile not in JIT_COMPILE_MODES:
-            raise ArtganError(
-                f"train.jit_compile must be one of {', '.join(JIT_COMPILE_MODES)}, "
-                f"got {self.jit_compile!r}"
-            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,9 +230,11 @@ class EvalConfig:
     # Refuse a domain classifier below this held-out accuracy. Harder real data sets score
     # lower with a good classifier: Fashion-MNIST reaches 0.898 at 16x16, 0.909 at 32x32.
     min_classifier_accuracy: float = 0.8
-    classifier_epochs: int = 20
-    kid_subsets: int = 100
+    classifier_epochs: int = 20  # training the domain classifier
+    kid_subsets: int = 100  # KID averages the MMD of this many random subsets
     kid_subset_size: int = 1000  # capped by the smaller set
+    # Feature rows kept per image set for KID, its subsets drawn from them: part of the number.
+    kid_max_rows: int = 10_000
     # Earlier blessings plotted in evaluation.html; 0 drops their resolver (Kubeflow V2 compiles
     # only the standard resolver strategies).
     history_runs: int = 20
@@ -234,11 +249,7 @@ class EvalConfig:
     def validate(self) -> None:
         if self.num_samples < 2:
             raise ArtganError(f"eval.num_samples must be at least 2, got {self.num_samples}")
-        if self.feature_network not in FEATURE_NETWORKS:
-            raise ArtganError(
-                f"eval.feature_network must be one of {', '.join(FEATURE_NETWORKS)}, "
-                f"got {self.feature_network!r}"
-            )
+        check_choices("eval", self)
         for name in (
             "fid_threshold",
             "fid_max_over_floor",
@@ -256,8 +267,10 @@ class EvalConfig:
                 "eval.min_classifier_accuracy must be in [0, 1], "
                 f"got {self.min_classifier_accuracy}"
             )
-        if self.kid_subsets < 1 or self.kid_subset_size < 2:
-            raise ArtganError("eval.kid_subsets must be >= 1 and eval.kid_subset_size >= 2")
+        if self.kid_subsets < 1 or self.kid_subset_size < 2 or self.kid_max_rows < 2:
+            raise ArtganError(
+                "eval.kid_subsets must be >= 1, eval.kid_subset_size and eval.kid_max_rows >= 2"
+            )
         if self.resolved_feature_network() == "inception_2015":
             check_inception_graph_file(self.inception_graph_path)
 
@@ -266,9 +279,9 @@ class EvalConfig:
 class ServingConfig:
     """The model server and the name models are pushed under."""
 
-    model_name: str = "artgan"
-    host: str = "127.0.0.1"
-    port: int = 8500
+    model_name: str = "artgan"  # the TF Serving model name versions are pushed under
+    host: str = "127.0.0.1"  # where `artgan serve` listens
+    port: int = 8500  # gRPC, as TF Serving
     max_batch_size: int = 256  # most seeds one Predict call may ask for
     poll_seconds: float = 1.0  # how often the server looks for a newly pushed version
 
@@ -281,11 +294,12 @@ class KubeflowConfig:
     the model server) can read; gs:// and s3:// URIs pass through untouched.
     """
 
-    pipeline_root: str = "gs://artgan/pipeline_root"
+    pipeline_root: str = "gs://artgan/pipeline_root"  # component outputs
     data_uri: str = "gs://artgan/data"  # the image folder
     serving_root: str = "gs://artgan/serving"  # versions go to <serving_root>/<model_name>/
     # The component image, built from kubeflow/Dockerfile and pushed where the cluster pulls.
     image: str = "artgan:0.1.0"
+    # Beam pipeline arguments in the pods, e.g. --runner=DataflowRunner.
     beam_args: tuple[str, ...] = (
         "--direct_running_mode=multi_processing",
         "--direct_num_workers=0",
@@ -318,13 +332,14 @@ class KubeflowConfig:
 class PipelineConfig:
     """A whole run: where things go, and every section above."""
 
-    home: str = "artgan_home"
+    home: str = "artgan_home"  # pipeline outputs, ML Metadata and served models go here
     data_dir: str = ""  # empty: the embedded scikit-learn digits, exported under home
-    pipeline_name: str = "artgan"
+    pipeline_name: str = "artgan"  # the TFX pipeline (and MLMD context) name
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
+    # Beam pipeline arguments of the Beam-based components (the local DirectRunner).
     beam_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
     kubeflow: KubeflowConfig = dataclasses.field(default_factory=KubeflowConfig)
 

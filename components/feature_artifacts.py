@@ -4,8 +4,9 @@
   with custom properties ``feature_network``, ``heldout_accuracy`` and ``num_classes``.
 - ``RealFeatureStatistics``: the real images of each split in one feature network's space:
   ``<split>_statistics.npz`` (count, mean, scatter in float64) and ``<split>_kid_rows.npy``
-  (features for KID, at most ``KID_MAX_ROWS``), plus ``reference.json`` (network, preprocessing,
-  counts); custom properties ``feature_network``, ``num_train_images``, ``num_eval_images``.
+  (features for KID, at most ``EvalConfig.kid_max_rows``), plus ``reference.json`` (network,
+  preprocessing, counts); custom properties ``feature_network``, ``num_train_images``,
+  ``num_eval_images``.
 """
 
 from __future__ import annotations

@@ -185,6 +185,7 @@ def evaluation_components(
         transform_graph=transform_graph,
         feature_network=network,
         inception_graph_path="" if network else eval_config.inception_graph_path,
+        kid_max_rows=eval_config.kid_max_rows,
     )
     history = None
     if eval_config.history_runs > 0:

@@ -69,6 +69,20 @@ def parse_int_ranges(text: str, what: str) -> list[int]:
     return values
 
 
+def format_int_ranges(values: Sequence[int]) -> str:
+    """[0, 1, 2, 3, 7, 0, 1] -> ``"0-3,7,0-1"``: what ``parse_int_ranges`` reads back."""
+    parts: list[str] = []
+    start = previous = None
+    for value in [*values, None]:
+        if previous is not None and value == previous + 1:
+            previous = value
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = value
+    return ",".join(parts)
+
+
 @dataclasses.dataclass(frozen=True)
 class GeneratedImages:
     """What one ``generate`` call got back: one image and one PNG per seed."""
@@ -246,3 +260,11 @@ def served_num_classes(model_base_path: str, version: int) -> int:
             return int(json.load(f).get("num_classes", 0))
     except (OSError, ValueError):
         return 0
+
+
+def grid_labels(model_base_path: str, version: int, seeds: Sequence[int]) -> list[int] | None:
+    """The class per seed a sample grid asks a class-conditional model for (``seed %
+    classes``, so the grid shows every class, as the trainer's samples do); None when the
+    model is unconditional."""
+    num_classes = served_num_classes(model_base_path, version)
+    return [seed % num_classes for seed in seeds] if num_classes else None

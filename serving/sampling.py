@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from artgan.errors import ArtganError
 from artgan.serving.client import (
     GeneratorClient,
+    grid_labels,
     parse_seeds,
-    served_num_classes,
     write_generated,
 )
 from artgan.serving.repository import pending_version_folders, ready_versions
@@ -25,8 +25,7 @@ def sample_served_model(
     """Serves ``model_base_path`` on a free loopback port, generates ``seeds`` over gRPC and
     writes them to ``out_dir``; returns the written paths plus the served ``version``.
 
-    A class-conditional model is asked for class ``seed % num_classes`` per seed, so the grid
-    shows every class.
+    A class-conditional model is asked for ``grid_labels``: every class in order.
     """
     seed_list = parse_seeds(seeds) if isinstance(seeds, str) else list(seeds)
     if not ready_versions(model_base_path) and not pending_version_folders(model_base_path):
@@ -37,8 +36,7 @@ def sample_served_model(
     try:
         with GeneratorClient(handle.host, handle.port, timeout_s=timeout_s) as client:
             version = client.wait_until_available(model_name, timeout_s)
-            num_classes = served_num_classes(model_base_path, version)
-            labels = [seed % num_classes for seed in seed_list] if num_classes else None
+            labels = grid_labels(model_base_path, version, seed_list)
             result = client.generate(model_name, seed_list, version=version, labels=labels)
         return {**write_generated(result, out_dir), "version": result.version}
     finally:

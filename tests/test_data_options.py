@@ -23,7 +23,7 @@ def test_run_flags_reach_the_data_config():
             "--transform-statistics",
         ]
     )
-    data = cli._config_from_args(args).data
+    data = cli.run.config_from_args(args).data
     assert data.transform_statistics
     assert (data.fit, data.background, data.max_pixels, data.stop_on_anomalies) == (
         "pad",
@@ -36,7 +36,7 @@ def test_run_flags_reach_the_data_config():
 
 def test_defaults_crop_on_white_and_report_anomalies():
     args = cli.build_parser().parse_args(["run"])
-    assert cli._config_from_args(args).data == DataConfig()
+    assert cli.run.config_from_args(args).data == DataConfig()
     assert DataConfig().background_rgb() == (255, 255, 255)
     assert DataConfig().fit == "crop" and not DataConfig().stop_on_anomalies
 

@@ -154,7 +154,7 @@ def test_beam_statistics_equal_a_direct_computation(statistics, classifier, tran
         assert stored.count == len(features)
         np.testing.assert_allclose(stored.mean, direct.mean, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(stored.covariance, direct.covariance, rtol=1e-7, atol=1e-9)
-        # Every row is kept (fewer than KID_MAX_ROWS), in a fixed order.
+        # Every row is kept (fewer than EvalConfig.kid_max_rows), in a fixed order.
         assert kid_rows.shape == features.shape
         np.testing.assert_allclose(np.sort(kid_rows[:, 0]), np.sort(features[:, 0]), rtol=1e-6)
     assert statistics.get_string_custom_property("feature_network") == "domain_classifier"
@@ -163,13 +163,12 @@ def test_beam_statistics_equal_a_direct_computation(statistics, classifier, tran
         assert json.load(f)["network"]["quantisation"].startswith("uint8")
 
 
-def test_kid_rows_do_not_depend_on_the_order_beam_delivers_batches(monkeypatch):
-    monkeypatch.setattr(statistics_executor, "KID_MAX_ROWS", 5)  # fewer than the 12 rows
+def test_kid_rows_do_not_depend_on_the_order_beam_delivers_batches():
     rng = np.random.default_rng(0)
     rows = rng.normal(size=(12, 3))
     digests = [f"{d:02d}" for d in rng.permutation(12)]
     batches = [(rows[i : i + 4], digests[i : i + 4]) for i in (0, 4, 8)]
-    combine = statistics_executor._SummarizeFn()
+    combine = statistics_executor._SummarizeFn(kid_max_rows=5)  # fewer than the 12 rows
 
     def summarize(order, split_at):
         parts = []

@@ -21,7 +21,8 @@ from google.protobuf import json_format
 from tfx import v1 as tfx
 from tfx import version as tfx_version
 
-from artgan import cli, cli_kubeflow
+from artgan import cli
+from artgan.cli import kubeflow as cli_kubeflow
 from artgan.config import KubeflowConfig, PipelineConfig
 from artgan.errors import ArtganError
 from artgan.kubeflow import compiler

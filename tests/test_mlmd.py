@@ -20,7 +20,8 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 from tiny_pipeline import tiny_config, write_tiny_digits
 
-from artgan import cli, cli_mlmd
+from artgan import cli
+from artgan.cli import mlmd as cli_mlmd
 from artgan.pipeline.local_runner import run_locally
 
 Execution = metadata_store_pb2.Execution

@@ -142,5 +142,5 @@ def test_no_blessed_model_or_no_training_state_trains_from_scratch(tmp_path, cap
 
 def test_artgan_run_warm_start_flag():
     parse = cli.build_parser().parse_args
-    assert cli._config_from_args(parse(["run", "--warm-start"])).train.warm_start is True
-    assert cli._config_from_args(parse(["run"])).train.warm_start is False
+    assert cli.run.config_from_args(parse(["run", "--warm-start"])).train.warm_start is True
+    assert cli.run.config_from_args(parse(["run"])).train.warm_start is False

@@ -20,10 +20,11 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
-def add_parser(commands) -> None:
+def add_parser(commands, parents=()) -> None:
     """``artgan bench NAME [options]``; a benchmark's module is imported only when it runs."""
     bench = commands.add_parser(
         "bench",
+        parents=list(parents),
         help="run a benchmark; results are written as JSON",
         description=f"Benchmarks: {', '.join(sorted(BENCHMARKS))}. "
         "`artgan bench NAME --help` lists a benchmark's options.",

@@ -32,7 +32,7 @@ from artgan.errors import ArtganError
 from artgan.models import export, networks
 from artgan.models.metrics import scores
 from artgan.models.metrics.domain_classifier import export_classifier, train_domain_classifier
-from artgan.models.metrics.evaluation import KID_MAX_ROWS, RealReference, score_images
+from artgan.models.metrics.evaluation import RealReference, score_images
 from artgan.models.metrics.feature_network import (
     DOMAIN_CLASSIFIER,
     FeatureNetwork,
@@ -221,7 +221,7 @@ def build_scorer(
     fid_floor = scores.frechet_distance(train_features, eval_features)
     reference = RealReference(
         scores.FeatureStatistics.from_features(eval_features),
-        eval_features[:KID_MAX_ROWS].astype(np.float32),
+        eval_features[: config.kid_max_rows].astype(np.float32),
         fid_floor,
         0.0,
     )

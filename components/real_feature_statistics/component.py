@@ -9,12 +9,14 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from artgan.components.feature_artifacts import FeatureNetworkModel, RealFeatureStatistics
 from artgan.components.real_feature_statistics.executor import Executor
+from artgan.config import EvalConfig
 
 
 class RealFeatureStatisticsGenSpec(types.ComponentSpec):
     PARAMETERS = {
         # Used when no feature_network input is given (inception_2015).
         "inception_graph_path": ExecutionParameter(type=str, optional=True),
+        "kid_max_rows": ExecutionParameter(type=int, optional=True),  # EvalConfig.kid_max_rows
     }
     INPUTS = {
         "examples": ChannelParameter(type=standard_artifacts.Examples),  # transformed
@@ -42,6 +44,7 @@ class RealFeatureStatisticsGen(base_component.BaseComponent):
         transform_graph: types.BaseChannel,
         feature_network: types.BaseChannel | None = None,
         inception_graph_path: str = "",
+        kid_max_rows: int = EvalConfig().kid_max_rows,
     ):
         super().__init__(
             spec=RealFeatureStatisticsGenSpec(
@@ -49,6 +52,7 @@ class RealFeatureStatisticsGen(base_component.BaseComponent):
                 transform_graph=transform_graph,
                 feature_network=feature_network,
                 inception_graph_path=inception_graph_path,
+                kid_max_rows=kid_max_rows,
                 statistics=types.Channel(type=RealFeatureStatistics),
             )
         )

@@ -18,10 +18,11 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from artgan.components import feature_artifacts
+from artgan.config import EvalConfig
 from artgan.errors import ArtganError
 from artgan.models.data.preprocessing import IMAGE_KEY
 from artgan.models.metrics import scores
-from artgan.models.metrics.evaluation import KID_MAX_ROWS, to_uint8
+from artgan.models.metrics.evaluation import to_uint8
 from artgan.models.metrics.feature_network import INCEPTION_2015, open_feature_network
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ class _SummarizeFn(beam.CombineFn):
     order Beam delivers the batches in.
     """
 
+    def __init__(self, kid_max_rows: int):
+        self._kid_max_rows = kid_max_rows
+
     def create_accumulator(self):
         return None, []
 
@@ -78,9 +82,8 @@ class _SummarizeFn(beam.CombineFn):
         statistics, rows = accumulator
         return statistics, np.array([row for _, row in rows])
 
-    @staticmethod
-    def _smallest(rows):
-        return sorted(rows, key=lambda item: item[0])[:KID_MAX_ROWS]
+    def _smallest(self, rows):
+        return sorted(rows, key=lambda item: item[0])[: self._kid_max_rows]
 
 
 def _write(summary, uri: str, split: str) -> None:
@@ -114,6 +117,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             }
         # Loaded here too: a missing or wrong network fails before Beam starts.
         network = open_feature_network(**network_args)
+        kid_max_rows = exec_properties.get("kid_max_rows") or EvalConfig().kid_max_rows
         with self._make_beam_pipeline() as pipeline:
             for split in SPLITS:
                 pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
@@ -130,7 +134,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                         min_batch_size=RECORDS_PER_BATCH, max_batch_size=RECORDS_PER_BATCH
                     )
                     | f"Features[{split}]" >> beam.ParDo(_FeaturesFn(transform_uri, network_args))
-                    | f"Summarize[{split}]" >> beam.CombineGlobally(_SummarizeFn())
+                    | f"Summarize[{split}]" >> beam.CombineGlobally(_SummarizeFn(kid_max_rows))
                     | f"Write[{split}]" >> beam.Map(_write, output.uri, split)
                 )
         counts = {}
@@ -148,7 +152,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             "feature_network": network.name,
             "network": network.description,
             "num_images": counts,
-            "kid_max_rows": KID_MAX_ROWS,
+            "kid_max_rows": kid_max_rows,
         }
         io_utils.write_string_file(
             os.path.join(output.uri, feature_artifacts.REFERENCE_FILE),

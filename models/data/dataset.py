@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from artgan.config import TrainConfig
 from artgan.errors import ArtganError
 from artgan.models.data.preprocessing import IMAGE_KEY, LABEL_KEY
+
+log = logging.getLogger(__name__)
 
 
 def _files(file_patterns: list[str]) -> list[str]:
@@ -27,16 +31,26 @@ def _parsed(file_patterns: list[str], feature_spec: dict[str, Any], keys: list[s
     )
 
 
+def fits_in_memory(file_patterns: list[str], feature_spec: dict[str, Any], max_mib: int) -> bool:
+    """Whether the split's images, as float32, take at most ``max_mib`` MiB (it stops counting
+    as soon as they would not)."""
+    per_image = 4 * int(np.prod(feature_spec[IMAGE_KEY].shape))
+    limit = max_mib * 2**20 // per_image
+    records = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
+    counted = records.take(limit + 1).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
+    return int(counted) <= limit
+
+
 def image_dataset(
     file_patterns: list[str],
     feature_spec: dict[str, Any],
-    batch_size: int,
-    seed: int,
+    train: TrainConfig,
     with_labels: bool = False,
 ) -> tf.data.Dataset:
     """Endless shuffled batches of transformed images (float32 [B, H, W, C] in [-1, 1]).
 
-    ``with_labels``: batches are (images, int32 labels [B]) instead.
+    ``with_labels``: batches are (images, int32 labels [B]) instead. The split is cached in
+    memory only when it fits in ``train.cache_max_mib``.
     """
     if with_labels:
         parsed = _parsed(file_patterns, feature_spec, [IMAGE_KEY, LABEL_KEY])
@@ -45,11 +59,18 @@ def image_dataset(
         )
     else:
         examples = _parsed(file_patterns, feature_spec, [IMAGE_KEY]).map(lambda x: x[IMAGE_KEY])
+    if fits_in_memory(file_patterns, feature_spec, train.cache_max_mib):
+        examples = examples.cache()
+    else:
+        log.info(
+            "the training split takes more than train.cache_max_mib=%d MiB as float32: "
+            "reading it from disk each epoch",
+            train.cache_max_mib,
+        )
     return (
-        examples.cache()
-        .shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+        examples.shuffle(train.shuffle_buffer, seed=train.seed, reshuffle_each_iteration=True)
         .repeat()
-        .batch(batch_size, drop_remainder=True)
+        .batch(train.batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
     )
 

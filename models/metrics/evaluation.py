@@ -22,7 +22,6 @@ from artgan.models.metrics import scores
 from artgan.models.metrics.feature_network import FeatureNetwork, metric_names
 
 GENERATE_CHUNK = 500
-KID_MAX_ROWS = 10_000  # feature rows kept per image set for KID; its subsets are drawn from them
 PREVIEW_SAMPLES = 64  # generated images kept for the sample grids
 
 
@@ -31,7 +30,7 @@ class RealReference:
     """The real images a generator is read against, in one feature network's space."""
 
     statistics: scores.FeatureStatistics  # eval split, for FD
-    kid_rows: np.ndarray  # eval split features (at most KID_MAX_ROWS), for KID
+    kid_rows: np.ndarray  # eval split features (at most EvalConfig.kid_max_rows), for KID
     fid_floor: float  # FD between the train and eval splits: the best a model can expect
     kid_floor: float  # KID between the train and eval splits
 
@@ -123,8 +122,8 @@ def score_generator(
         timings.features += time.perf_counter() - started
         started = time.perf_counter()
         statistics.update(features)
-        if kept_rows < KID_MAX_ROWS:
-            kid_rows.append(features[: KID_MAX_ROWS - kept_rows].astype(np.float32))
+        if kept_rows < config.kid_max_rows:
+            kid_rows.append(features[: config.kid_max_rows - kept_rows].astype(np.float32))
             kept_rows += len(kid_rows[-1])
         probs.append(batch_probs.astype(np.float32))
         timings.statistics += time.perf_counter() - started
@@ -146,7 +145,7 @@ def score_images(
     features, probs = network.features_and_probs(images_uint8)
     statistics = scores.FeatureStatistics.from_features(features)
     config = config or EvalConfig()
-    return _score(statistics, features[:KID_MAX_ROWS], probs, network, reference, config)
+    return _score(statistics, features[: config.kid_max_rows], probs, network, reference, config)
 
 
 def _score(

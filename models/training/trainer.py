@@ -199,9 +199,7 @@ def run_fn(fn_args) -> None:
     if train.conditional and num_classes < 2:
         log.info("the images have no class labels: training an unconditional GAN")
         num_classes = 0
-    dataset = image_dataset(
-        fn_args.train_files, feature_spec, train.batch_size, train.seed, num_classes > 0
-    )
+    dataset = image_dataset(fn_args.train_files, feature_spec, train, num_classes > 0)
     train_and_export(
         dataset,
         data,

@@ -19,8 +19,8 @@ from artgan.pipeline.mlmd import connection as mlmd_connection
 DEFAULTS = PipelineConfig()
 
 
-def add_parser(commands) -> None:
-    store = argparse.ArgumentParser(add_help=False)
+def add_parser(commands, parents) -> None:
+    store = argparse.ArgumentParser(add_help=False, parents=parents)
     where = store.add_argument_group("which store (default: <home>/metadata.sqlite)")
     source = where.add_mutually_exclusive_group()
     source.add_argument("--home", help=f"an artgan home ({DEFAULTS.home})")
@@ -34,7 +34,9 @@ def add_parser(commands) -> None:
     where.add_argument("--grpc-port", type=int, default=mlmd_connection.GRPC_PORT)
     store.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    mlmd = commands.add_parser("mlmd", help="inspect ML Metadata: runs, models, lineage")
+    mlmd = commands.add_parser(
+        "mlmd", parents=parents, help="inspect ML Metadata: runs, models, lineage"
+    )
     queries = mlmd.add_subparsers(dest="mlmd_command", required=True)
     queries.add_parser("runs", parents=[store], help="pipeline runs and their components")
     queries.add_parser(

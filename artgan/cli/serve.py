@@ -1,0 +1,60 @@
+"""``artgan serve`` and ``artgan generate``: TF Serving's gRPC API, server and client."""
+
+from __future__ import annotations
+
+from artgan.config import PipelineConfig, ServingConfig
+
+SERVING = ServingConfig()
+
+
+def add_parsers(commands, parents) -> None:
+    serve = commands.add_parser(
+        "serve", parents=parents, help="serve pushed generators over TensorFlow Serving's gRPC API"
+    )
+    serve.add_argument(
+        "--model-base-path",
+        default=PipelineConfig().serving_model_dir,
+        help="folder of integer version folders (%(default)s)",
+    )
+    serve.add_argument("--model-name", default=SERVING.model_name)
+    serve.add_argument("--host", default=SERVING.host)
+    serve.add_argument("--port", type=int, default=SERVING.port)
+    serve.add_argument("--max-batch-size", type=int, default=SERVING.max_batch_size)
+
+    generate = commands.add_parser(
+        "generate", parents=parents, help="ask a model server for images by seed"
+    )
+    generate.add_argument("--host", default=SERVING.host)
+    generate.add_argument("--port", type=int, default=SERVING.port)
+    generate.add_argument("--model-name", default=SERVING.model_name)
+    generate.add_argument("--version", type=int, help="model version (default: latest)")
+    generate.add_argument("--seeds", default="0-15", help="e.g. 0-15 or 1,5,9-12")
+    generate.add_argument(
+        "--labels",
+        help="class labels for a class-conditional model: one for all seeds or one per seed",
+    )
+    generate.add_argument("--out", default="generated", help="output folder (%(default)s)")
+
+
+def serve(args) -> None:
+    from artgan.serving.server import serve_forever
+
+    serve_forever(
+        args.model_base_path,
+        model_name=args.model_name,
+        host=args.host,
+        port=args.port,
+        max_batch_size=args.max_batch_size,
+    )
+
+
+def generate(args) -> None:
+    from artgan.serving.client import GeneratorClient, parse_labels, parse_seeds, write_generated
+
+    with GeneratorClient(args.host, args.port) as client:
+        labels = parse_labels(args.labels) if args.labels else None
+        seeds = parse_seeds(args.seeds)
+        result = client.generate(args.model_name, seeds, version=args.version, labels=labels)
+    written = write_generated(result, args.out)
+    print(f"{len(result.seeds)} images from {args.model_name} version {result.version}")
+    print(f"  grid: {written['grid']}")
