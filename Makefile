@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install run serve generate test lint lock clean
+.PHONY: install run serve test lint lock clean
 
 install: $(VENV)/.project-installed
 
@@ -27,12 +27,9 @@ $(VENV)/.project-installed: pyproject.toml $(VENV)/.lock-installed
 run: install
 	$(BIN)/artgan run --sample-seeds 0-15
 
-# After `make run`: serve what it pushed (Ctrl-C stops), and ask it for images from another shell.
+# After `make run`: serve what it pushed (Ctrl-C stops); `make run` prints the generate command.
 serve: install
 	$(BIN)/artgan serve
-
-generate: install
-	$(BIN)/artgan generate --seeds 0-15 --out generated
 
 test: install
 	$(BIN)/ruff check .
