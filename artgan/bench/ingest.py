@@ -8,7 +8,7 @@ reads ahead with), ImageExampleGen's executor in each Beam
 mode (also from disk: with ``--page-cache cold``, the default, the folder's files are dropped
 from the page cache before each, as for a folder nobody read lately), ImageExampleGen on the
 first ``--subset`` files (peak memory against the number of images) and the pipeline's
-Transform (TFX's, writing in batches) with artgan's preprocessing_fn on the examples written.
+Transform (TFX's own) with artgan's preprocessing_fn on the examples written.
 Every stage runs in a fresh child process; its peak memory is the sum of the resident memory
 of that process and its children (Beam workers; shared pages count once per process), sampled
 every 0.2 s, next to the process's own ``ru_maxrss`` and that of an idle child (TFX, Beam and
@@ -327,8 +327,9 @@ def _child_main(sender, function, args) -> None:
 
 def _import_only() -> dict:
     """The baseline: a child with TFX, Beam and the executors imported, doing nothing."""
+    import tfx.components.transform.executor  # noqa: F401
+
     import artgan.components.image_example_gen.executor  # noqa: F401
-    import artgan.components.transform.executor  # noqa: F401
 
     return {}
 
@@ -393,12 +394,9 @@ def _run_example_gen(data_dir: str, out_dir: str, beam_args: list[str]) -> dict:
     }
 
 
-def run_transform(
-    examples_dir: str, out_dir: str, data: dict, beam_args: list[str], executor_class=None
-) -> dict:
-    """The pipeline's Transform executor (or executor_class) and preprocessing_fn on
-    ImageExampleGen's output in examples_dir; transformed examples go to
-    out_dir/transformed_examples."""
+def run_transform(examples_dir: str, out_dir: str, data: dict, beam_args: list[str]) -> dict:
+    """The pipeline's Transform (TFX's) and preprocessing_fn on ImageExampleGen's output in
+    examples_dir; transformed examples go to out_dir/transformed_examples."""
     import apache_beam as beam
     from tfx import v1 as tfx
     from tfx.components.util import examples_utils
@@ -406,7 +404,6 @@ def run_transform(
     from tfx.proto import example_gen_pb2
     from tfx.types import artifact_utils, standard_artifacts
 
-    from artgan.components.transform import Transform
     from artgan.pipeline.pipeline import PREPROCESSING_FN
 
     examples = standard_artifacts.Examples()
@@ -417,7 +414,7 @@ def run_transform(
     schema = standard_artifacts.Schema()
     schema.uri = os.path.join(out_dir, "schema")
     write_example_schema(schema.uri)
-    component = Transform(
+    component = tfx.components.Transform(
         examples=tfx.dsl.Channel(type=standard_artifacts.Examples),
         schema=tfx.dsl.Channel(type=standard_artifacts.Schema),
         preprocessing_fn=PREPROCESSING_FN,
@@ -438,7 +435,7 @@ def run_transform(
         make_beam_pipeline_fn=lambda: beam.Pipeline(argv=beam_args)
     )
     started, cpu_started = time.perf_counter(), _cpu_seconds()
-    executor = (executor_class or Transform.EXECUTOR_SPEC.executor_class)(context)
+    executor = tfx.components.Transform.EXECUTOR_SPEC.executor_class(context)
     executor.Do({"examples": [examples], "schema": [schema]}, outputs, properties)
     seconds, cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
     transformed = os.path.join(out_dir, "transformed_examples")

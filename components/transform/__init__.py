@@ -1,5 +1,7 @@
-"""TFX's Transform, writing its transformed examples in batches (see ``executor``)."""
+"""TFX's own Transform, under the name the pipeline imported while Transform had an executor
+of artgan's. Kept only until pipeline.py uses ``tfx.components.Transform`` directly; then
+this folder goes."""
 
-from artgan.components.transform.component import Transform
+from tfx.components import Transform
 
 __all__ = ["Transform"]
