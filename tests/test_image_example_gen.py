@@ -5,7 +5,6 @@ import glob
 import io
 import json
 import os
-import sys
 
 import apache_beam as beam
 import numpy as np
@@ -17,9 +16,10 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils, standard_artifacts
 
 from artgan.components.image_example_gen import ImageExampleGen, decode_check, executor, images
-from artgan.components.image_example_gen.executor import Executor, folder_fingerprint
-from artgan.errors import ArtganError
+from artgan.components.image_example_gen.executor import Executor
+from artgan.components.image_example_gen.listing import folder_fingerprint, split_of
 from artgan.config import DataConfig
+from artgan.errors import ArtganError
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
@@ -137,9 +137,7 @@ def test_split_assignment_is_stable_across_runs(labelled):
 def test_flat_folder_is_unlabelled(tmp_path):
     for i in range(6):
         _write(str(tmp_path / "images" / f"img_{i}.png"), _encode((4, 4), "L", "PNG", i))
-    switch_interval = sys.getswitchinterval()
     examples = _run(tmp_path / "images", tmp_path / "out", eval_percent=50)
-    assert sys.getswitchinterval() == switch_interval  # shorter only while the pipeline ran
     records = _read_split(examples, "train") + _read_split(examples, "eval")
     assert len(records) == 6
     assert all("label" not in r.features.feature for r in records)
@@ -169,6 +167,33 @@ def test_folder_without_decodable_images_raises(tmp_path):
         _run(tmp_path / "empty", tmp_path / "out2")
     with pytest.raises(ArtganError, match="missing"):
         _run(tmp_path / "missing", tmp_path / "out3")
+
+
+@pytest.mark.parametrize("eval_percent", [0, 51])
+def test_eval_percent_outside_data_configs_range_is_refused(tmp_path, eval_percent):
+    _write(str(tmp_path / "images" / "a.png"), _encode((4, 4), "L", "PNG", 0))
+    with pytest.raises(
+        ArtganError, match=f"data.eval_percent must be in 1..50, got {eval_percent}"
+    ):
+        _run(tmp_path / "images", tmp_path / "out", eval_percent=eval_percent)
+
+
+def test_eval_percent_defaults_to_data_configs(tmp_path):
+    for i in range(40):
+        _write(str(tmp_path / "images" / f"img_{i:02d}.png"), _encode((3, 3), "L", "PNG", i))
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "out")
+    context = base_beam_executor.BaseBeamExecutor.Context(
+        make_beam_pipeline_fn=lambda: beam.Pipeline(argv=BEAM_ARGS)
+    )
+    Executor(context).Do({}, {"examples": [examples]}, {"input_base": str(tmp_path / "images")})
+    eval_paths = {_feature(r, "path").decode() for r in _read_split(examples, "eval")}
+    expected = {
+        f"img_{i:02d}.png"
+        for i in range(40)
+        if split_of(f"img_{i:02d}.png", DataConfig().eval_percent) == "eval"
+    }
+    assert eval_paths == expected
 
 
 def test_component_declares_examples_output():
@@ -219,14 +244,15 @@ def test_shards_roll_over_after_the_record_limit_and_keep_every_example(tmp_path
         _write(str(root / f"img_{i:02d}.png"), _encode((3, 3), "L", "PNG", i))
     monkeypatch.setattr(executor, "PATHS_PER_TASK", 3)  # batches of at most 3 examples
     monkeypatch.setattr(executor, "MAX_RECORDS_PER_SHARD", 4)
-    examples = _run(root, tmp_path / "out", eval_percent=0)
-    shards = glob.glob(os.path.join(examples.uri, "Split-train", "data_tfrecord-*.gz"))
+    examples = _run(root, tmp_path / "out", eval_percent=1)
+    shards = glob.glob(os.path.join(examples.uri, "Split-*", "data_tfrecord-*.gz"))
     per_shard = [
         sum(1 for _ in tf.data.TFRecordDataset(shard, compression_type="GZIP")) for shard in shards
     ]
     assert sum(per_shard) == 20 and len(shards) >= 20 // (4 + 3 - 1)
     assert max(per_shard) <= 4 + 3 - 1  # a shard ends with the batch that reaches the limit
-    paths = sorted(_feature(r, "path").decode() for r in _read_split(examples, "train"))
+    records = _read_split(examples, "train") + _read_split(examples, "eval")
+    paths = sorted(_feature(r, "path").decode() for r in records)
     assert paths == [f"img_{i:02d}.png" for i in range(20)]
 
 

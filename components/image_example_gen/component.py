@@ -51,7 +51,7 @@ class ImageExampleGen(base_component.BaseComponent):
     ):
         """input_base: the image folder; eval_percent: share of files (by path hash) in eval.
 
-        input_fingerprint: ``executor.folder_fingerprint(input_base)`` for a local folder, so a
+        input_fingerprint: ``listing.folder_fingerprint(input_base)`` for a local folder, so a
         cached run notices changed files; empty for remote folders. max_pixels: larger images
         are skipped before they are decoded.
         """

@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import contextlib
-import functools
 import itertools
 import json
 import logging
 import os
-import sys
-import threading
 from typing import Any
 
 import apache_beam as beam
-from tensorflow.core.example import feature_pb2
+from tensorflow.core.example import example_pb2
 from tfx import types
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
@@ -41,9 +37,9 @@ from artgan.components.image_example_gen.listing import (
     list_image_files,
     split_of,
 )
-from artgan.components.tfrecord_batches import WriteTFRecordBatches
-from artgan.errors import ArtganError
+from artgan.components.image_example_gen.tfrecord_batches import WriteTFRecordBatches
 from artgan.config import DataConfig
+from artgan.errors import ArtganError
 
 __all__ = ["Executor", "folder_fingerprint", "list_image_files"]
 
@@ -68,60 +64,27 @@ _REASONS_IN_ERROR = 5
 # task's files in batches of decode_check.BATCH_SIZE.
 PATHS_PER_TASK = 2 * decode_check.BATCH_SIZE
 _SKIPPED_IN_LOG = 20
-GIL_SWITCH_INTERVAL = 0.0005  # seconds, while the pipeline runs (Python's default: 0.005)
-# A worker starts a new TFRecord shard after this many examples or uncompressed bytes.
+# A worker starts a new TFRecord shard after this many examples or framed, uncompressed bytes
+# (only ImageExampleGen writes with WriteTFRecordBatches; Transform is TFX's own).
 MAX_RECORDS_PER_SHARD = 10_000
 MAX_BYTES_PER_SHARD = 256 * 2**20
 
 
 def image_example(path: str, image: images.IngestedImage, label_index: dict[str, int]) -> bytes:
-    """The serialized tf.Example of one ingested file.
-
-    Its features are a map, whose serialized entries simply concatenate: the image and path are
-    serialized per file, the values many files share (size, format, label) once.
-    """
-    own = feature_pb2.Features()
-    own.feature["image"].bytes_list.value.append(image.encoded)
-    own.feature["path"].bytes_list.value.append(os.fsencode(path))
-    entries = [
-        own.SerializeToString(),
-        _shared_entry("height", image.height),
-        _shared_entry("width", image.width),
-        _shared_entry("channels", image.channels),
-        _shared_entry("orientation", image.orientation),
-        _shared_entry("format", image.source_format.encode("ascii", "replace")),
-        _shared_entry("normalized", int(image.normalized)),
-    ]
+    """The serialized tf.Example of one ingested file."""
+    example = example_pb2.Example()
+    feature = example.features.feature
+    feature["image"].bytes_list.value.append(image.encoded)
+    feature["path"].bytes_list.value.append(os.fsencode(path))
+    for key in ("height", "width", "channels", "orientation"):
+        feature[key].int64_list.value.append(getattr(image, key))
+    feature["format"].bytes_list.value.append(image.source_format.encode("ascii", "replace"))
+    feature["normalized"].int64_list.value.append(int(image.normalized))
     if label_index:
         label_name = path.split("/", 1)[0]
-        entries.append(_shared_entry("label", label_index[label_name]))
-        entries.append(_shared_entry("label_name", os.fsencode(label_name)))
-    features = b"".join(entries)
-    return _EXAMPLE_FEATURES_KEY + _varint(len(features)) + features
-
-
-_EXAMPLE_FEATURES_KEY = b"\n"  # tf.Example field 1 (features), length-delimited
-
-
-@functools.lru_cache(maxsize=4096)
-def _shared_entry(key: str, value: int | bytes) -> bytes:
-    """One feature as a serialized tf.train.Features holding only it."""
-    features = feature_pb2.Features()
-    if isinstance(value, bytes):
-        features.feature[key].bytes_list.value.append(value)
-    else:
-        features.feature[key].int64_list.value.append(value)
-    return features.SerializeToString()
-
-
-def _varint(value: int) -> bytes:
-    """A protobuf length prefix."""
-    encoded = bytearray()
-    while value > 0x7F:
-        encoded.append(value & 0x7F | 0x80)
-        value >>= 7
-    encoded.append(value)
-    return bytes(encoded)
+        feature["label"].int64_list.value.append(label_index[label_name])
+        feature["label_name"].bytes_list.value.append(os.fsencode(label_name))
+    return example.SerializeToString()
 
 
 class _IngestImageFn(beam.DoFn):
@@ -135,12 +98,24 @@ class _IngestImageFn(beam.DoFn):
         self._eval_percent = eval_percent
         self._max_pixels = max_pixels
 
+    def setup(self):
+        # This worker's threads: reading ahead, and TF's decode check (TF releases the GIL, so
+        # it runs beside the reading and Pillow's parsing of the next group).
+        self._read_pool = concurrent.futures.ThreadPoolExecutor(read_ahead.THREADS, "artgan-read")
+        self._check_pool = concurrent.futures.ThreadPoolExecutor(1, "artgan-check")
+
+    def teardown(self):
+        self._read_pool.shutdown()
+        self._check_pool.shutdown()
+
     def process(self, task: tuple[bytes, ...]):
         counts = collections.Counter()
         in_flight: collections.deque = collections.deque()  # (group, its TF check's future)
         group, group_bytes, group_kept = [], 0, 0  # read, not yet sent to TF's check
         paths = [os.fsdecode(encoded_path) for encoded_path in task]
-        contents = read_ahead.read_ahead([join(self._input_base, path) for path in paths])
+        contents = read_ahead.read_ahead(
+            [join(self._input_base, path) for path in paths], self._read_pool
+        )
         for path, (_, content) in zip(paths, contents, strict=True):
             try:
                 if isinstance(content, images.SkippedFile):
@@ -152,12 +127,12 @@ class _IngestImageFn(beam.DoFn):
                 image = skipped
             group.append((path, image))
             if group_kept >= decode_check.BATCH_SIZE or group_bytes >= decode_check.MAX_BATCH_BYTES:
-                in_flight.append((group, _checked_in_background(group)))
+                in_flight.append((group, self._checked_in_background(group)))
                 group, group_bytes, group_kept = [], 0, 0
                 if len(in_flight) > 1:  # one group checked while the next is read and opened
                     yield from self._outputs(*in_flight.popleft(), counts)
         if group:
-            in_flight.append((group, _checked_in_background(group)))
+            in_flight.append((group, self._checked_in_background(group)))
         while in_flight:
             yield from self._outputs(*in_flight.popleft(), counts)
         for key, count in sorted(counts.items()):
@@ -185,43 +160,16 @@ class _IngestImageFn(beam.DoFn):
             if batch:
                 yield beam.pvalue.TaggedOutput(split_name, tuple(batch))
 
+    def _checked_in_background(self, group: list) -> concurrent.futures.Future:
+        """TF's decode check of the group's images kept as they are, on the check thread."""
+        kept = [image for _, image in group if _kept_as_is(image)]
+        return self._check_pool.submit(decode_check.tensorflow_decodes, kept)
+
     def _normalized(self, image: images.IngestedImage) -> images.IngestedImage | images.SkippedFile:
         try:
             return images.ingest_bytes(image.encoded, self._max_pixels, normalize=True)
         except images.SkippedFile as skipped:
             return skipped
-
-
-_check_thread: concurrent.futures.ThreadPoolExecutor | None = None
-_check_thread_lock = threading.Lock()
-
-
-def _checked_in_background(group: list) -> concurrent.futures.Future:
-    """TF's decode check of the group's images kept as they are, on a thread of its own: TF
-    releases the GIL, so it runs beside the reading and Pillow's parsing of the next group."""
-    global _check_thread
-    with _check_thread_lock:
-        if _check_thread is None:
-            _check_thread = concurrent.futures.ThreadPoolExecutor(1, "artgan-check")
-    kept = [image for _, image in group if _kept_as_is(image)]
-    return _check_thread.submit(decode_check.tensorflow_decodes, kept)
-
-
-@contextlib.contextmanager
-def _short_gil_switch_interval():
-    """A thread waiting for the GIL gets it after 0.5 ms instead of 5 meanwhile (this process).
-
-    The TF check and the reading threads each take the GIL briefly, many times per batch, while
-    the DoFn's thread parses files; at Python's default interval they waited longer than they
-    worked. On the 70,000 Fashion-MNIST PNGs (with TF's check in batches of 256 instead of 64),
-    ImageExampleGen took 5.4-5.9 s instead of 5.8-6.9 s from the page cache.
-    """
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
 
 
 def _kept_as_is(image: images.IngestedImage | images.SkippedFile) -> bool:
@@ -255,12 +203,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         input_base = exec_properties[INPUT_BASE_KEY]
-        eval_percent = int(exec_properties.get(EVAL_PERCENT_KEY, 20))
-        max_pixels = int(exec_properties.get(MAX_PIXELS_KEY) or DataConfig().max_pixels)
-        if not 0 <= eval_percent <= 100:
-            raise ArtganError(f"eval_percent must be in 0..100, got {eval_percent}")
-        if max_pixels < 1:
-            raise ArtganError(f"max_pixels must be at least 1, got {max_pixels}")
+        defaults = DataConfig()
+        eval_percent = exec_properties.get(EVAL_PERCENT_KEY)
+        eval_percent = defaults.eval_percent if eval_percent is None else int(eval_percent)
+        max_pixels = int(exec_properties.get(MAX_PIXELS_KEY) or defaults.max_pixels)
+        # DataConfig's ranges: data.eval_percent 1..50, data.max_pixels at least 1.
+        DataConfig(eval_percent=eval_percent, max_pixels=max_pixels).validate()
         if not is_folder(input_base):
             raise ArtganError(f"image folder {input_base!r} does not exist or is not a folder")
         paths = list_image_files(input_base)
@@ -276,7 +224,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         skipped_path = os.path.join(examples.uri, SKIPPED_FILE_NAME)
         ingest_fn = _IngestImageFn(input_base, label_names, eval_percent, max_pixels)
 
-        with _short_gil_switch_interval(), self._make_beam_pipeline() as pipeline:
+        with self._make_beam_pipeline() as pipeline:
             ingested = (
                 pipeline
                 # Reshuffled over the workers; typed, or Beam infers the type of every path.
