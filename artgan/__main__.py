@@ -2,6 +2,6 @@
 
 import sys
 
-from artgan.cli import main
+from artgan.cli import console_main
 
-sys.exit(main())
+sys.exit(console_main())

@@ -9,7 +9,7 @@ import re
 import sys
 
 from artgan import bench
-from artgan.cli import kubeflow, mlmd, run, serve
+from artgan.cli import kubeflow, mlmd, native_logs, run, serve
 from artgan.cli.common import verbose_parent
 from artgan.errors import ArtganError
 
@@ -121,3 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def console_main() -> int:
+    """The ``artgan`` executable (and ``python -m artgan``): ``main`` with TensorFlow's
+    harmless C++ start-up lines filtered out unless ``-v`` is given."""
+    if not {"-v", "--verbose"} & set(sys.argv[1:]):
+        native_logs.filter_native_stderr()
+    return main()
