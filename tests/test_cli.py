@@ -131,3 +131,34 @@ def test_unknown_command_is_a_usage_error(capsys):
         cli.main(["paint"])
     assert raised.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_the_printed_generate_command_reproduces_the_sample_grid(tmp_path, capsys):
+    """`artgan run --sample-seeds` writes samples/grid.png and prints a generate command; that
+    command, run against `artgan serve`, writes the same grid (class seed % classes)."""
+    from artgan.cli import run as run_command
+    from artgan.config import DataConfig, PipelineConfig, TrainConfig
+    from artgan.models.networks import build_networks
+
+    config = PipelineConfig(home=str(tmp_path / "home"))
+    train = TrainConfig(latent_dim=LATENT_DIM, generator_width=16, discriminator_width=8)
+    generator, _ = build_networks(train, DataConfig(resolution=8, channels=1), num_classes=3)
+    export_generator(generator, LATENT_DIM, os.path.join(config.serving_model_dir, "5"), 3)
+
+    run_command.sample_after_run(config, "0-4", pushed_version="")
+    run_command.print_next_commands(config, "0-4")
+    out = capsys.readouterr().out
+    assert "pushed by an earlier run" in out  # this run pushed nothing: say whose it is
+    generate_line = next(line for line in out.splitlines() if " generate " in line)
+    executable, *argv = generate_line.split()
+    assert os.path.isfile(executable) or executable == "artgan"
+    assert "--labels 0-2,0-1" in generate_line
+
+    with start_server(config.serving_model_dir, model_name=MODEL, port=0) as handle:
+        argv = argv[: argv.index("--out")]  # our own --out below
+        assert cli.main([*argv, "--port", str(handle.port), "--out", str(tmp_path / "g")]) == 0
+    with (
+        open(tmp_path / "g" / "grid.png", "rb") as printed,
+        open(os.path.join(config.home, "samples", "grid.png"), "rb") as sampled,
+    ):
+        assert printed.read() == sampled.read()

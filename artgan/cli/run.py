@@ -79,11 +79,11 @@ def run(args) -> None:
     print(f"  served models:    {config.serving_model_dir}")
     seeds_text = args.sample_seeds or DEFAULT_SAMPLE_SEEDS
     if args.sample_seeds:
-        _sample_after_run(config, args.sample_seeds, outcome.pushed_version)
-    _print_next_commands(config, seeds_text)
+        sample_after_run(config, args.sample_seeds, outcome.pushed_version)
+    print_next_commands(config, seeds_text)
 
 
-def _sample_after_run(config: PipelineConfig, seeds_text: str, pushed_version: str) -> None:
+def sample_after_run(config: PipelineConfig, seeds_text: str, pushed_version: str) -> None:
     from artgan.serving.client import parse_seeds
     from artgan.serving.sampling import sample_served_model
 
@@ -104,7 +104,7 @@ def _sample_after_run(config: PipelineConfig, seeds_text: str, pushed_version: s
         )
 
 
-def _print_next_commands(config: PipelineConfig, seeds_text: str) -> None:
+def print_next_commands(config: PipelineConfig, seeds_text: str) -> None:
     from artgan.serving.client import format_int_ranges, grid_labels, parse_seeds
     from artgan.serving.repository import ready_versions
 
