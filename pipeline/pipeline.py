@@ -22,10 +22,9 @@ from artgan.components.domain_classifier import DomainClassifier
 from artgan.components.gan_evaluator import GanEvaluator
 from artgan.components.gan_evaluator.history import RecentBlessingsStrategy
 from artgan.components.image_example_gen import ImageExampleGen
-from artgan.components.image_example_gen.executor import folder_fingerprint
+from artgan.components.image_example_gen.listing import folder_fingerprint
 from artgan.components.real_feature_statistics import RealFeatureStatisticsGen
 from artgan.components.serving_check import ServingCheck
-from artgan.components.transform import Transform
 from artgan.config import EvalConfig, PipelineConfig, to_json
 
 PREPROCESSING_FN = "artgan.models.data.preprocessing.preprocessing_fn"
@@ -69,7 +68,7 @@ def create_pipeline(
     schema_gen = tfx.components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
     )
-    transform = Transform(
+    transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from artgan.components.transform import executor as transform_executor
+from tfx.components.transform import executor as transform_executor
+
 from artgan.config import PipelineConfig
 from artgan.pipeline.pipeline import (
     BASELINE_RESOLVER_ID,
