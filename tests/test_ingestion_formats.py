@@ -25,7 +25,7 @@ from tfx.types import standard_artifacts
 from artgan.bench.ingest import run_transform
 from artgan.components.image_example_gen import images
 from artgan.components.image_example_gen.executor import Executor
-from artgan.models.preprocessing import IMAGE_KEY, ORIENTATION_KEY, preprocessing_fn
+from artgan.models.data.preprocessing import IMAGE_KEY, ORIENTATION_KEY, preprocessing_fn
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 MAX_PIXELS = 10_000  # 200x100 is over it; every good test image is far below
