@@ -37,3 +37,21 @@ def test_verbose_shows_everything():
     assert result.returncode == 2
     assert "artgan generate: error:" in result.stderr
     assert any(noise in result.stderr for noise in STARTUP_NOISE)
+
+
+def test_known_harmless_python_log_lines_are_dropped_without_verbose():
+    import logging
+
+    from artgan import cli
+
+    def record(name: str, level: int, message: str) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, message, None, None)
+
+    harmless = (
+        "Examples artifact does not have payload_format custom property. "
+        "Falling back to FORMAT_TF_EXAMPLE"
+    )
+    assert not cli._is_useful(record("absl", logging.WARNING, harmless))
+    assert cli._is_useful(record("absl", logging.WARNING, "something else went wrong"))
+    assert cli._is_useful(record("artgan.pipeline", logging.INFO, "running pipeline"))
+    assert not cli._is_useful(record("tfx", logging.INFO, "a TFX detail"))

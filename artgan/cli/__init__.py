@@ -79,6 +79,10 @@ COMMANDS = {
 HARMLESS_LOG_LINES = (
     "ArtifactQuery.property_predicate is not supported",
     "Missing pipeline option (runner)",
+    # TFX's Transform records no payload_format on the examples it writes; they are tf.Examples.
+    "does not have payload_format custom property. Falling back to FORMAT_TF_EXAMPLE",
+    # The serving check loads models with TF Serving's session loader on purpose.
+    "load (from tensorflow.python.saved_model.loader_impl) is deprecated",
 )
 # TFX's own progress lines worth showing without --verbose.
 TFX_PROGRESS = re.compile(r"^Component \S+ is (running|finished)")

@@ -80,7 +80,7 @@ def run(args) -> None:
     seeds_text = args.sample_seeds or DEFAULT_SAMPLE_SEEDS
     if args.sample_seeds:
         sample_after_run(config, args.sample_seeds, outcome.pushed_version)
-    print_next_commands(config, seeds_text)
+    print_next_commands(config, seeds_text, sampled=bool(args.sample_seeds))
 
 
 def sample_after_run(config: PipelineConfig, seeds_text: str, pushed_version: str) -> None:
@@ -104,19 +104,21 @@ def sample_after_run(config: PipelineConfig, seeds_text: str, pushed_version: st
         )
 
 
-def print_next_commands(config: PipelineConfig, seeds_text: str) -> None:
+def print_next_commands(config: PipelineConfig, seeds_text: str, sampled: bool = True) -> None:
     from artgan.serving.client import format_int_ranges, grid_labels, parse_seeds
     from artgan.serving.repository import ready_versions
 
+    base = config.serving_model_dir
+    versions = ready_versions(base)
+    if not versions:
+        return
     artgan = artgan_command()
     name = config.serving.model_name
-    base = config.serving_model_dir
-    print("\nServe and sample again (the same images as samples/grid.png):")
+    same = " (the same images as samples/grid.png)" if sampled else ""
+    print(f"\nServe and sample again{same}:")
     print(f"  {artgan} serve --model-base-path {base} --model-name {name}")
     generate = f"  {artgan} generate --model-name {name} --seeds {seeds_text}"
-    versions = ready_versions(base) if os.path.isdir(base) else []
-    if versions:
-        labels = grid_labels(base, versions[-1], parse_seeds(seeds_text))
-        if labels is not None:
-            generate += f" --labels {format_int_ranges(labels)}"
+    labels = grid_labels(base, versions[-1], parse_seeds(seeds_text))
+    if labels is not None:
+        generate += f" --labels {format_int_ranges(labels)}"
     print(f"{generate} --out generated")
