@@ -1,5 +1,9 @@
 """The serving contract's names: what the exporter writes and every client and server relies on.
 
+This package sits below ``models/`` (which exports to the contract) and ``serving/`` (which
+serves it): ``bundle.py`` loads a SavedModel as TF Serving does, ``requests.py`` answers a
+Predict request by TF Serving's rules, ``warmup.py`` writes, reads and replays the warmup file.
+
 Signatures of a pushed generator (every input of a TF Serving signature is required, so each
 combination of inputs is its own signature):
 
