@@ -56,3 +56,9 @@ def test_unknown_policy_is_named_in_the_error():
     assert parse_augment_policy(" color , cutout ") == ("color", "cutout")
     with pytest.raises(ArtganError, match="zoom"):
         parse_augment_policy("color,zoom")
+
+
+def test_every_transform_the_config_accepts_has_an_implementation():
+    from artgan import config
+
+    assert set(augment.POLICIES) == set(config.AUGMENT_TRANSFORMS)

@@ -57,3 +57,9 @@ def test_wgan_gradient_penalty_is_zero_for_a_unit_gradient():
     assert np.allclose(losses.wgan_gradient_penalty(d, real, fake).numpy(), 0.0, atol=1e-6)
     doubled = linear_discriminator(2 * weights)
     assert np.allclose(losses.wgan_gradient_penalty(doubled, real, fake).numpy(), 1.0, atol=1e-5)
+
+
+def test_every_loss_the_config_accepts_has_an_implementation():
+    from artgan import config
+
+    assert set(losses.LOSSES) == set(config.LOSSES)

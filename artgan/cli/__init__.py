@@ -49,10 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _bench(args) -> None:
-    print(f"wrote {bench.run(args)}")
-
-
 def _data(args) -> None:
     from artgan import datasets
 

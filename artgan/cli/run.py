@@ -21,7 +21,7 @@ def add_config_flags(parser, top_level_skip: tuple[str, ...] = ()) -> None:
         "pipeline",
         DEFAULTS,
         "pipeline (PipelineConfig)",
-        skip=("kubeflow",) + top_level_skip,
+        skip=top_level_skip,
     )
     add_section_flags(parser, "data", DEFAULTS.data, "data (DataConfig)")
     add_section_flags(parser, "train", DEFAULTS.train, "training (TrainConfig)")
