@@ -32,7 +32,7 @@ from artgan.contract import (
 )
 from artgan.errors import ArtganError
 from artgan.grid import save_grid
-from artgan.serving.server import MAX_MESSAGE_BYTES, grpc_address
+from artgan.serving.channel import MAX_MESSAGE_BYTES, grpc_address
 
 DEFAULTS = ServingConfig()
 MAX_SEEDS = 100_000

@@ -20,21 +20,14 @@ from artgan.config import ServingConfig
 from artgan.contract.requests import ServingError
 from artgan.errors import ArtganError
 from artgan.serving import handlers
+from artgan.serving.channel import MAX_MESSAGE_BYTES, grpc_address
 from artgan.serving.repository import ModelRepository
 
 log = logging.getLogger(__name__)
 
 DEFAULTS = ServingConfig()
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 GRPC_WORKERS = 4
 STOP_GRACE_SECONDS = 2.0
-
-
-def grpc_address(host: str, port: int) -> str:
-    """``host:port``, with IPv6 hosts in brackets."""
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"{host}:{port}"
 
 
 def answer(context: grpc.ServicerContext, handler: Callable[[], Any]) -> Any:
