@@ -85,23 +85,36 @@ def test_below_the_cli_no_import_hides_in_a_function():
     assert not lazy, "\n".join(lazy)
 
 
+def _private(parts: list[str]) -> bool:
+    return any(part.startswith("_") and not part.startswith("__") for part in parts)
+
+
 def test_no_private_tfx_or_beam_name_is_used():
+    """Neither imported (``from tfx... import _x``) nor reached (``beam.io._Sink``)."""
     private = []
     for folder in ("artgan", "models", "serving", "components", "pipeline", "kubeflow"):
         for path in _python_files(folder):
             with open(path) as f:
                 tree = ast.parse(f.read(), path)
+            where = os.path.relpath(path, REPO)
+            aliases = set()  # local names bound to tfx / apache_beam modules or objects
             for node in ast.walk(tree):
-                if isinstance(node, ast.ImportFrom) and node.module:
-                    names = [node.module + "." + alias.name for alias in node.names]
-                elif isinstance(node, ast.Import):
-                    names = [alias.name for alias in node.names]
-                else:
-                    continue
-                for name in names:
-                    if name.startswith(("tfx", "apache_beam")) and any(
-                        part.startswith("_") and not part.startswith("__")
-                        for part in name.split(".")
-                    ):
-                        private.append(f"{os.path.relpath(path, REPO)}:{node.lineno} {name}")
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    module = getattr(node, "module", None) or ""
+                    for alias in node.names:
+                        full = f"{module}.{alias.name}" if module else alias.name
+                        if full.startswith(("tfx", "apache_beam")):
+                            aliases.add((alias.asname or alias.name).split(".")[0])
+                            if _private(full.split(".")):
+                                private.append(f"{where}:{node.lineno} imports {full}")
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute):
+                    chain, root = [node.attr], node.value
+                    while isinstance(root, ast.Attribute):
+                        chain.append(root.attr)
+                        root = root.value
+                    if isinstance(root, ast.Name) and root.id in aliases and _private(chain):
+                        private.append(
+                            f"{where}:{node.lineno} uses {root.id}.{'.'.join(chain[::-1])}"
+                        )
     assert not private, "\n".join(private)
