@@ -26,6 +26,18 @@ def _add_data(commands, parents) -> None:
         help="Fashion-MNIST's 70,000 28x28 images (Debian package dataset-fashion-mnist)",
     )
     fashion.add_argument("--out", required=True, help="output folder")
+    emoji = datasets.add_parser(
+        "emoji",
+        help="an emoji-datasource npm package's base emoji: 64x64 RGBA PNGs by category",
+    )
+    emoji.add_argument("--out", required=True, help="output folder")
+    emoji.add_argument(
+        "--package",
+        default="",
+        metavar="PATH",
+        help="the unpacked package folder or its .tgz (default: fetch it with npm pack)",
+    )
+    emoji.add_argument("--set", dest="emoji_set", default="google", help="%(default)s")
 
 
 def _bench(args) -> None:
@@ -52,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _data(args) -> None:
     from artgan import datasets
 
+    if args.dataset == "emoji":
+        from artgan.emoji_dataset import export_emoji
+
+        counts = export_emoji(args.out, args.package, args.emoji_set)
+        print(
+            f"wrote {sum(counts.values())} {args.emoji_set} emoji in {len(counts)} category "
+            f"folders to {os.path.abspath(args.out)}"
+        )
+        for folder, count in counts.items():
+            print(f"  {folder}: {count}")
+        return
     if args.dataset == "fashion-mnist":
         count = datasets.export_fashion_mnist(args.out)
         print(f"wrote {count} Fashion-MNIST images to {os.path.abspath(args.out)}")
