@@ -128,6 +128,9 @@ class TrainConfig:
     """The GAN trainer: sizes, optimiser and schedule."""
 
     train_steps: int = 3000  # generator updates (each with its discriminator update)
+    # Stop after this many minutes of training, or at train_steps, whichever comes first; the
+    # steps done are recorded (training_result.json). 0: no time limit.
+    train_minutes: float = 0.0
     batch_size: int = 64  # real images per step (split across devices)
     latent_dim: int = 64  # size of the latent vector a seed is turned into
     architecture: str = "conv"  # conv | resnet | dcgan (models/networks/)
@@ -192,6 +195,8 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ArtganError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         check_choices("train", self)
+        if not self.train_minutes >= 0:
+            raise ArtganError(f"train.train_minutes must be >= 0, got {self.train_minutes}")
         if self.cache_max_mib < 0:
             raise ArtganError(f"train.cache_max_mib must be >= 0, got {self.cache_max_mib}")
         policy = parse_augment_policy(self.augment)

@@ -205,3 +205,30 @@ def test_adaptive_augmentation_probability_is_checkpointed_and_logged(tmp_path):
     events = tf.compat.v1.train.summary_iterator(str(tmp_path / "run" / "logs" / logs[0]))
     tags = {value.tag for event in events for value in event.summary.value}
     assert "augment/probability" in tags
+
+
+def test_without_a_time_budget_every_step_runs_and_is_recorded(trained):
+    import json
+
+    _, run_dir = trained
+    with open(os.path.join(run_dir, "training_result.json")) as f:
+        result = json.load(f)
+    assert result["steps_done"] == TRAIN.train_steps == result["train_steps"]
+    assert result["stopped_by"] == "train_steps"
+
+
+def test_a_spent_time_budget_stops_training_and_says_so(tmp_path, caplog):
+    import json
+    import logging
+
+    images = np.random.default_rng(1).uniform(-1, 1, size=(32, 8, 8, 1)).astype(np.float32)
+    budget = dataclasses.replace(TRAIN, train_steps=10_000, train_minutes=1e-6)  # 60 us
+    with caplog.at_level(logging.INFO, logger="artgan.models.training.trainer"):
+        generator = train_gan(image_dataset(images), DATA, budget, str(tmp_path))
+    with open(tmp_path / "training_result.json") as f:
+        result = json.load(f)
+    assert result["stopped_by"] == "train_minutes"
+    assert 1 <= result["steps_done"] < 10_000
+    assert f"stopping at step {result['steps_done']} of 10000" in caplog.text
+    assert (tmp_path / "samples" / "final.png").is_file()  # the run still finishes normally
+    assert generator(tf.zeros([1, TRAIN.latent_dim])).shape == (1, 8, 8, 1)

@@ -17,11 +17,14 @@ log = logging.getLogger(__name__)
 class TrainingProgress:
     """A tqdm bar on terminals plus a log line per report; stops on non-finite losses."""
 
-    def __init__(self, total_steps: int, batch_size: int, first_step: int = 0):
+    def __init__(
+        self, total_steps: int, batch_size: int, first_step: int = 0, budget_minutes: float = 0
+    ):
         self.total_steps = total_steps
         self.batch_size = batch_size
         self.first_step = first_step
         self.start = time.monotonic()
+        self.deadline = self.start + budget_minutes * 60 if budget_minutes else None
         self.bar = tqdm(
             total=total_steps,
             initial=first_step,
@@ -42,7 +45,13 @@ class TrainingProgress:
             )
         steps_per_s = (step - self.first_step) / max(time.monotonic() - self.start, 1e-9)
         eta = (self.total_steps - step) / max(steps_per_s, 1e-9)
-        self.bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}", refresh=False)
+        budget = {}
+        if self.deadline is not None:
+            eta = min(eta, self.seconds_left())
+            budget["time_left"] = f"{self.seconds_left() / 60:.1f}min"
+        self.bar.set_postfix(
+            d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}", **budget, refresh=False
+        )
         log.info(
             "step %d/%d  %.1f steps/s  %.0f images/s  d_loss %.4f  g_loss %.4f  ETA %.0fs",
             step,
@@ -53,6 +62,13 @@ class TrainingProgress:
             g_loss,
             eta,
         )
+
+    def out_of_time(self) -> bool:
+        """Whether the time budget (``budget_minutes``) is spent."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def seconds_left(self) -> float | None:
+        return None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0)
 
     def close(self) -> None:
         self.bar.close()

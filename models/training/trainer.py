@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 
 import keras
 import numpy as np
@@ -34,6 +35,7 @@ from artgan.models.training.warm_start import TRAIN_CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
+TRAINING_RESULT_FILE = "training_result.json"  # in the ModelRun folder: steps done, why it stopped
 SAMPLE_SEEDS = tuple(range(16))  # the same seeds `artgan generate --seeds 0-15` asks for
 
 
@@ -153,7 +155,8 @@ def train_gan(
         log.info("initialised G, D, EMA and optimisers from %s", warm_start_dir)
     first_step = int(step_counter)
     batches = iter(strategy.experimental_distribute_dataset(dataset.rebatch(global_batch)))
-    progress = TrainingProgress(train.train_steps, global_batch, first_step)
+    progress = TrainingProgress(train.train_steps, global_batch, first_step, train.train_minutes)
+    step = first_step
     summaries = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
     with summaries.as_default():
         for step in range(first_step + 1, train.train_steps + 1):
@@ -173,7 +176,27 @@ def train_gan(
                 tf.summary.image("samples", grid.image_grid(samples)[None], step=step)
             if step % train.checkpoint_every_steps == 0:
                 checkpoints.save(checkpoint_number=step)
+            if progress.out_of_time() and step < train.train_steps:
+                log.info(
+                    "train.train_minutes=%g spent: stopping at step %d of %d",
+                    train.train_minutes,
+                    step,
+                    train.train_steps,
+                )
+                break
     progress.close()
+    _write_text(
+        os.path.join(run_dir, TRAINING_RESULT_FILE),
+        json.dumps(
+            {
+                "steps_done": step,
+                "train_steps": train.train_steps,
+                "stopped_by": "train_steps" if step >= train.train_steps else "train_minutes",
+                "training_seconds": round(time.monotonic() - progress.start, 1),
+            },
+            indent=2,
+        ),
+    )
     grid.save_grid(
         sample_images(ema.model, train.latent_dim, num_classes),
         os.path.join(run_dir, "samples", "final.png"),
@@ -252,6 +275,11 @@ def train_and_export(
         state_dir=warm_start.training_state_dir(serving_model_dir),
     )
     export.export_generator(generator, train.latent_dim, serving_model_dir, num_classes)
-    _write_text(os.path.join(serving_model_dir, "assets.extra", TRAIN_CONFIG_FILE), resolved)
+    with tf.io.gfile.GFile(os.path.join(run_dir, TRAINING_RESULT_FILE)) as f:
+        result = json.load(f)
+    _write_text(
+        os.path.join(serving_model_dir, "assets.extra", TRAIN_CONFIG_FILE),
+        json.dumps({**json.loads(resolved), "training_result": result}, indent=2),
+    )
     if checkpoint_dir and tf.io.gfile.exists(checkpoint_dir):
         tf.io.gfile.rmtree(checkpoint_dir)  # finished: a later run with this config starts fresh
