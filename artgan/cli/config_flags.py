@@ -28,6 +28,8 @@ FLAG_NAMES = {
     ("pipeline", "data_dir"): "--data",
     ("kubeflow", "data_uri"): "--data",
     ("kubeflow", "package"): "--output",
+    ("pipeline", "beam_args"): "--beam-arg",  # repeated: one argument per flag
+    ("kubeflow", "beam_args"): "--beam-arg",
 }
 REPEATED = {tuple[str, ...]: "ARG"}  # tuple fields: one flag per item, e.g. --beam-arg
 
@@ -113,10 +115,7 @@ def add_section_flags(
                 options.update(type=kind, choices=choices)
             else:
                 options.update(type=kind, metavar=field.name.upper())
-        name = flag_name(section, field.name)
-        if kind in REPEATED:
-            name = name.rstrip("s")  # --beam-args -> --beam-arg: one value per flag
-        group.add_argument(name, **options)
+        group.add_argument(flag_name(section, field.name), **options)
 
 
 def section_from_args(args: argparse.Namespace, section: str, defaults: Any) -> Any:

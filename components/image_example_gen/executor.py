@@ -31,7 +31,6 @@ from artgan.components.image_example_gen import decode_check, images, read_ahead
 from artgan.components.image_example_gen.listing import (
     IMAGE_EXTENSIONS,
     class_names,
-    folder_fingerprint,
     is_folder,
     join,
     list_image_files,
@@ -40,8 +39,6 @@ from artgan.components.image_example_gen.listing import (
 from artgan.components.image_example_gen.tfrecord_batches import WriteTFRecordBatches
 from artgan.config import DataConfig
 from artgan.errors import ArtganError
-
-__all__ = ["Executor", "folder_fingerprint", "list_image_files"]
 
 log = logging.getLogger(__name__)
 
