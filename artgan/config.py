@@ -18,6 +18,7 @@ from artgan.errors import ArtganError
 T = TypeVar("T")
 
 
+AUTO = "auto"  # a data setting chosen from the images themselves (pipeline/data_settings.py)
 FIT_MODES = ("crop", "pad")
 JIT_COMPILE_MODES = ("auto", "on", "off")
 ARCHITECTURES = ("conv", "resnet", "dcgan")  # builders: models/networks/
@@ -26,7 +27,7 @@ AUGMENT_TRANSFORMS = ("color", "translation", "cutout")  # models/training/augme
 FEATURE_NETWORKS = ("auto", "inception_2015", "domain_classifier")
 # "section.field" -> the values it may take; validate() and the CLI's choices both read this.
 CHOICES: dict[str, tuple] = {
-    "data.channels": (1, 3),
+    "data.channels": (1, 3, 4, AUTO),
     "data.fit": FIT_MODES,
     "train.architecture": ARCHITECTURES,
     "train.loss": LOSSES,
@@ -89,8 +90,16 @@ def check_inception_graph_file(path: str) -> None:
 class DataConfig:
     """How images become training tensors."""
 
-    resolution: int = 16  # square output size in pixels, a power of two >= 8
-    channels: int = 1  # 1 (grayscale) or 3 (RGB)
+    # Square output size in pixels, a power of two from 8 to 256, or auto: the largest power of
+    # two not above the typical image's shorter side, from 16 up to 256 (cpu_max_resolution
+    # when training has no accelerator).
+    resolution: int | str = AUTO
+    # 1 (grayscale), 3 (RGB), 4 (RGBA: transparency is learned), or auto: 4 when a tenth of the
+    # images or more have transparent pixels, else 1 when every image is gray, else 3.
+    channels: int | str = AUTO
+    # The most data.resolution=auto picks when training runs on CPUs only (a 128x128 step is
+    # about 4x a 64x64 one); an explicit --resolution is not capped.
+    cpu_max_resolution: int = 64
     eval_percent: int = 20  # share of files (by stable hash of the path) in the eval split
     fit: str = "crop"  # non-square images: "crop" (centre square) or "pad" (with background)
     background: str = "#ffffff"  # behind transparent pixels and padding, "#rrggbb"
@@ -111,10 +120,22 @@ class DataConfig:
             )
         return tuple(int(self.background[i : i + 2], 16) for i in (1, 3, 5))
 
+    @property
+    def is_resolved(self) -> bool:
+        """Whether resolution and channels are numbers (no ``auto`` left)."""
+        return AUTO not in (self.resolution, self.channels)
+
     def validate(self) -> None:
-        res = self.resolution
-        if res < 8 or res > 256 or res & (res - 1):
-            raise ArtganError(f"data.resolution must be a power of two from 8 to 256, got {res}")
+        for name in ("resolution", "cpu_max_resolution"):
+            res = getattr(self, name)
+            if name == "resolution" and res == AUTO:
+                continue
+            if not isinstance(res, int) or res < 8 or res > 256 or res & (res - 1):
+                raise ArtganError(
+                    f"data.{name} must be a power of two from 8 to 256"
+                    + (" or auto" if name == "resolution" else "")
+                    + f", got {res!r}"
+                )
         check_choices("data", self)
         if not 1 <= self.eval_percent <= 50:
             raise ArtganError(f"data.eval_percent must be in 1..50, got {self.eval_percent}")

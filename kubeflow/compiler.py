@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import os
 import re
 
@@ -19,7 +20,10 @@ from tfx import v1 as tfx
 
 from artgan.config import KubeflowConfig, PipelineConfig
 from artgan.errors import ArtganError
+from artgan.pipeline.data_settings import resolve_data_settings
 from artgan.pipeline.pipeline import create_pipeline
+
+log = logging.getLogger(__name__)
 
 KFP_PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
@@ -54,6 +58,27 @@ def trainer_resources(kubeflow: KubeflowConfig) -> ResourceSpec | None:
     )
 
 
+def resolve_compile_time_data_settings(config: PipelineConfig) -> PipelineConfig:
+    """Auto data settings read from ``kubeflow.data_uri`` now: the pods need numbers."""
+    if config.data.is_resolved:
+        return config
+    uri = config.kubeflow.data_uri
+    accelerator = bool(config.kubeflow.trainer_gpus or config.train.tpu_address)
+    try:
+        config, chosen = resolve_data_settings(config, uri, accelerator)
+    except ArtganError:
+        raise
+    except Exception as error:  # object storage this machine cannot read
+        raise ArtganError(
+            f"data.resolution/channels=auto reads the images at compile time, and {uri!r} "
+            f"cannot be read here ({type(error).__name__}: {error}); "
+            "set --resolution and --channels"
+        ) from None
+    for line in chosen:
+        log.info("%s", line)
+    return config
+
+
 def build_kubeflow_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     """The local pipeline definition, with Kubeflow's locations, Beam arguments and resources."""
     kubeflow = config.kubeflow
@@ -61,6 +86,7 @@ def build_kubeflow_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     validate_pipeline_name(config.pipeline_name)
     # The V2 runner compiles only TFX's standard resolver strategies, so the evaluator's
     # history resolver (a custom strategy, for its FID-over-runs plot) is left out here.
+    config = resolve_compile_time_data_settings(config)
     config = dataclasses.replace(
         config,
         beam_args=tuple(kubeflow.beam_args),

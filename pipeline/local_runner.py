@@ -12,6 +12,7 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 from artgan import datasets
 from artgan.config import PipelineConfig
 from artgan.errors import ArtganError
+from artgan.pipeline.data_settings import resolve_data_settings
 from artgan.pipeline.outcome import RunOutcome, latest_run_outcome
 from artgan.pipeline.pipeline import create_pipeline
 
@@ -34,11 +35,21 @@ def data_dir_for(config: PipelineConfig) -> str:
     return config.data_dir
 
 
+def local_accelerator(config: PipelineConfig) -> bool:
+    """Whether the Trainer will have a GPU or TPU here."""
+    import tensorflow as tf
+
+    return bool(config.train.tpu_address or tf.config.list_physical_devices("GPU"))
+
+
 def run_locally(config: PipelineConfig, enable_cache: bool = False) -> RunOutcome:
     """Runs the whole pipeline once and returns what it decided."""
     config = resolve_paths(config)
     config.validate()
     data_dir = data_dir_for(config)
+    config, chosen = resolve_data_settings(config, data_dir, local_accelerator(config))
+    for line in chosen:
+        log.info("%s", line)
     os.makedirs(config.home, exist_ok=True)
     connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(

@@ -26,6 +26,7 @@ from artgan.components.image_example_gen.listing import folder_fingerprint
 from artgan.components.real_feature_statistics import RealFeatureStatisticsGen
 from artgan.components.serving_check import ServingCheck
 from artgan.config import EvalConfig, PipelineConfig, to_json
+from artgan.pipeline.data_settings import require_resolved
 
 PREPROCESSING_FN = "artgan.models.data.preprocessing.preprocessing_fn"
 RUN_FN = "artgan.models.training.trainer.run_fn"
@@ -55,8 +56,12 @@ def create_pipeline(
     metadata_connection_config=None,
     enable_cache: bool = False,
 ) -> tfx.dsl.Pipeline:
-    """Builds the TFX pipeline for ``config`` reading images from ``data_dir``."""
+    """Builds the TFX pipeline for ``config`` reading images from ``data_dir``.
+
+    ``config.data`` must be resolved (``data_settings.resolve_data_settings``).
+    """
     config.validate()
+    require_resolved(config.data)
     input_fingerprint = folder_fingerprint(data_dir) if os.path.isdir(data_dir) else ""
     example_gen = ImageExampleGen(
         input_base=data_dir,

@@ -10,20 +10,23 @@ default) regenerates it and reviews the diff:
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import socket
 import time
 
+import numpy as np
 import pytest
 import yaml
 from google.protobuf import json_format
+from PIL import Image
 from tfx import v1 as tfx
 from tfx import version as tfx_version
 
 from artgan import cli
 from artgan.cli import kubeflow as cli_kubeflow
-from artgan.config import KubeflowConfig, PipelineConfig
+from artgan.config import DataConfig, KubeflowConfig, PipelineConfig
 from artgan.errors import ArtganError
 from artgan.kubeflow import compiler
 from artgan.kubeflow.submit import submit_package
@@ -43,9 +46,13 @@ COMPILE_FLAGS = [
     "--beam-arg=--runner=DataflowRunner",
     "--beam-arg=--region=europe-west4",
     "--trainer-gpus", "2",
+    # data.*=auto would read s3:// at compile time; these are what auto picks for the emoji
+    "--resolution", "64",
+    "--channels", "4",
 ]  # fmt: skip
 EXPECTED = PipelineConfig(
     pipeline_name="artgan-test",
+    data=DataConfig(resolution=64, channels=4),
     kubeflow=KubeflowConfig(
         pipeline_root="gs://artgan-test/pipeline_root",
         data_uri="s3://artgan-test/images",
@@ -209,6 +216,34 @@ def test_compile_with_a_bad_name_or_local_path_fails_before_writing(tmp_path, ca
     assert "kubeflow.data_uri must be an object-storage URI" in err and "/mnt/images" in err
     assert "Traceback" not in err
     assert not output.exists()
+
+
+def test_auto_data_settings_are_read_from_the_data_uri_at_compile_time(tmp_path, capsys):
+    images = tmp_path / "images" / "faces"
+    images.mkdir(parents=True)
+    pixels = np.zeros((40, 48, 4), np.uint8)
+    pixels[8:32, 8:40] = (250, 200, 0, 255)  # an opaque shape on a transparent ground
+    for index in range(3):
+        Image.fromarray(pixels).save(images / f"{index}.png")
+    flags = ["--pipeline-root", "gs://artgan-test/root", "--serving-root", "gs://artgan-test/s"]
+
+    built = compiler.build_kubeflow_pipeline(
+        cli_kubeflow.config_from_args(
+            cli.build_parser().parse_args(
+                ["kubeflow", "compile", *flags, "--data", f"file://{tmp_path / 'images'}"]
+            )
+        )
+    )
+    transform = next(c for c in built.components if c.id == "Transform")
+    data = json.loads(transform.exec_properties["custom_config"])["data"]
+    assert (data["resolution"], data["channels"]) == (32, 4)
+
+    output = tmp_path / "pipeline.yaml"
+    unreadable = ["--data", "s3://artgan-test/nothing-here", "--output", str(output)]
+    assert cli.main(["kubeflow", "compile", *flags, *unreadable]) == 2
+    err = capsys.readouterr().err
+    assert "s3://artgan-test/nothing-here" in err and "--resolution and --channels" in err
+    assert "Traceback" not in err and not output.exists()
 
 
 def test_json_output_is_refused_because_kfp_client_rejects_it(tmp_path):

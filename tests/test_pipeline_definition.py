@@ -6,7 +6,7 @@ import dataclasses
 
 from tfx.components.transform import executor as transform_executor
 
-from artgan.config import PipelineConfig
+from artgan.config import DataConfig, PipelineConfig
 from artgan.pipeline.pipeline import (
     BASELINE_RESOLVER_ID,
     PREPROCESSING_FN,
@@ -16,10 +16,13 @@ from artgan.pipeline.pipeline import (
     create_pipeline,
 )
 
+# The pipeline is built from numbers: data settings set to auto are chosen before.
+RESOLVED = PipelineConfig(data=DataConfig(resolution=16, channels=1))
+
 
 def test_transform_and_trainer_name_installed_functions_not_module_files(tmp_path):
     pipeline = create_pipeline(
-        PipelineConfig(), str(tmp_path), str(tmp_path / "root"), str(tmp_path / "serving")
+        RESOLVED, str(tmp_path), str(tmp_path / "root"), str(tmp_path / "serving")
     )
     by_id = {component.id: component for component in pipeline.components}
     assert by_id["Transform"].exec_properties["preprocessing_fn"] == PREPROCESSING_FN
@@ -33,7 +36,7 @@ def test_transform_and_trainer_name_installed_functions_not_module_files(tmp_pat
 
 
 def test_checkpoint_folder_is_stable_for_the_same_inputs_and_config():
-    config = PipelineConfig()
+    config = RESOLVED
     first = checkpoint_dir("/root", config, "/data", "abc")
     assert checkpoint_dir("/root", config, "/data", "abc") == first
     assert first.startswith("/root/checkpoints/")
@@ -45,7 +48,7 @@ def test_checkpoint_folder_is_stable_for_the_same_inputs_and_config():
 
 
 def test_beam_components_name_the_worker_image_so_tfx_builds_no_sdist(tmp_path):
-    config = PipelineConfig()
+    config = RESOLVED
     pipeline = create_pipeline(
         config, str(tmp_path), str(tmp_path / "root"), str(tmp_path / "serving")
     )
@@ -65,7 +68,7 @@ def test_a_dependency_option_the_user_gave_wins():
 
 def test_warm_start_feeds_the_latest_blessed_model_to_the_trainer(tmp_path):
     def trainer_inputs(warm_start: bool):
-        config = PipelineConfig()
+        config = RESOLVED
         config = dataclasses.replace(
             config, train=dataclasses.replace(config.train, warm_start=warm_start)
         )
@@ -86,8 +89,8 @@ def test_transform_statistics_are_off_unless_asked_for(tmp_path):
         pipeline = create_pipeline(config, str(tmp_path), str(tmp_path / "r"), str(tmp_path / "s"))
         return {c.id: c for c in pipeline.components}["Transform"]
 
-    assert transform_of(PipelineConfig()).exec_properties["disable_statistics"] == 1
-    asked = PipelineConfig()
+    assert transform_of(RESOLVED).exec_properties["disable_statistics"] == 1
+    asked = RESOLVED
     asked = dataclasses.replace(
         asked, data=dataclasses.replace(asked.data, transform_statistics=True)
     )

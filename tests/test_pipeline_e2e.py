@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -180,11 +181,15 @@ def test_two_runs_bless_push_serve_then_gate_against_baseline(tmp_path, tiny_dig
     assert os.listdir(os.path.join(home, "serving", "artgan")) == [first.pushed_version]
 
 
-def test_one_training_step_on_the_digits_is_not_blessed(tmp_path, capsys):
+def test_one_training_step_on_the_digits_is_not_blessed(tmp_path, capsys, caplog):
     """The default gate refuses an untrained generator (the issue's `--train-steps 1` rule)."""
+    caplog.set_level(logging.INFO)
     code = main(["run", "--home", str(tmp_path / "home"), "--train-steps", "1"])
 
     assert code == 0
+    # The 8x8 gray digits, read by data.*=auto, train as the gates were calibrated: 16x16x1.
+    assert "data.resolution=auto: 16 (typical image 8x8, upscaled" in caplog.text
+    assert "data.channels=auto: 1 (grayscale" in caplog.text
     output = capsys.readouterr().out
     assert "NOT blessed" in output and "not pushed" in output
     assert not os.path.exists(tmp_path / "home" / "serving" / "artgan")

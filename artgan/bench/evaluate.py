@@ -38,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--inception-graph", default="", metavar="PATH")
     parser.add_argument("--model", default="", help="a generator SavedModel (default: untrained)")
-    parser.add_argument("--resolution", type=int, default=DataConfig().resolution)
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=DataConfig().channels)
+    # The digits as the default run trains on them (data.resolution/channels=auto on 8x8 gray).
+    parser.add_argument("--resolution", type=int, default=16)
+    parser.add_argument("--channels", type=int, choices=(1, 3, 4), default=1)
     parser.add_argument(
         "--real-images",
         type=int,

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 
-from artgan.config import DataConfig
+from artgan.config import AUTO, DataConfig, PipelineConfig
 
 _SAMPLE_SECONDS = 0.2
 AIM_TIMES_RAW_READ = 3.0  # issue 4: ingestion within 3x of merely reading the files
@@ -68,8 +68,12 @@ def add_arguments(parser) -> None:
         default=3,
         help="passes of the raw read from disk; their median is the yardstick (%(default)s)",
     )
-    parser.add_argument("--resolution", type=int, default=data.resolution)
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=data.channels)
+    parser.add_argument(
+        "--resolution", default=str(data.resolution), help="a number or auto (%(default)s)"
+    )
+    parser.add_argument(
+        "--channels", default=str(data.channels), help="1, 3, 4 or auto (%(default)s)"
+    )
     parser.add_argument(
         "--page-cache",
         choices=("cold", "warm"),
@@ -87,20 +91,26 @@ def add_arguments(parser) -> None:
     )
 
 
+def _int_or_auto(text: str) -> int | str:
+    return text if text == AUTO else int(text)
+
+
 def run(args) -> dict:
     from artgan.components.image_example_gen import read_ahead
     from artgan.components.image_example_gen.listing import list_image_files
     from artgan.errors import ArtganError
+    from artgan.pipeline.data_settings import resolve_data_settings
 
     data_dir = os.path.abspath(args.data)
     if not os.path.isdir(data_dir):
         raise ArtganError(f"--data {args.data!r} is not a folder")
     data = DataConfig(
-        resolution=args.resolution,
-        channels=args.channels,
+        resolution=_int_or_auto(args.resolution),
+        channels=_int_or_auto(args.channels),
         transform_statistics=args.transform_statistics,
     )
     data.validate()
+    data = resolve_data_settings(PipelineConfig(data=data), data_dir, accelerator=False)[0].data
     if args.raw_reads < 1:
         raise ArtganError(f"--raw-reads must be at least 1, got {args.raw_reads}")
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="artgan-bench-ingest-")

@@ -17,7 +17,7 @@ import tokenize
 import typing
 from typing import Any
 
-from artgan.config import CHOICES
+from artgan.config import AUTO, CHOICES
 
 # (section, field) -> flag, where the flag is not simply --field-name: names that landed before
 # flags were derived, and fields two sections share (seed).
@@ -73,6 +73,17 @@ def _optional_float(text: str) -> float | None:
     return None if text.lower() in ("none", "off") else float(text)
 
 
+def _int_or_auto(text: str) -> int | str:
+    if text.lower() == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number or {AUTO}, got {text!r}"
+        ) from None
+
+
 def _help(text: str, default: Any) -> str:
     shown = "none" if default is None else repr(default) if default == "" else default
     return f"{text} (default: {shown})".replace("%", "%%").lstrip()
@@ -109,6 +120,13 @@ def add_section_flags(
             )
         elif kind == float | None:
             options.update(type=_optional_float, metavar="X|none")
+        elif kind == int | str:
+            choices = CHOICES.get(dest(section, field.name))
+            options.update(type=_int_or_auto)
+            if choices:
+                options["choices"] = choices
+            else:
+                options["metavar"] = f"N|{AUTO}"
         else:
             choices = CHOICES.get(dest(section, field.name))
             if choices:
