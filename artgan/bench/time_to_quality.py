@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from artgan import datasets, grid
+from artgan.components.image_example_gen.profile import ImageProfile
 from artgan.config import DataConfig, EvalConfig, TrainConfig
 from artgan.contract import IMAGES_OUTPUT
 from artgan.errors import ArtganError
@@ -41,6 +42,7 @@ from artgan.models.metrics.feature_network import (
 from artgan.models.training import trainer
 from artgan.models.training.ema import GeneratorEma, ema_decay
 from artgan.models.training.strategy import hardware_strategy
+from artgan.pipeline.data_settings import auto_resolution
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,9 @@ class Recipe:
 
 
 def default_recipe(source_size: int) -> Recipe:
-    """What ``artgan run`` trains, at the data's resolution: the default or the source size
-    rounded up to a power of two, whichever is larger."""
-    resolution = max(DataConfig().resolution, 2 ** math.ceil(math.log2(source_size)))
+    """What ``artgan run`` trains, at the resolution data.resolution=auto picks on CPUs."""
+    profile = ImageProfile(1, 1, source_size, source_size, gray_share=0.0, transparent_share=0.0)
+    resolution, _ = auto_resolution(profile, False, DataConfig().cpu_max_resolution)
     return Recipe("default", TrainConfig(), resolution)
 
 
