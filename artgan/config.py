@@ -50,6 +50,13 @@ def parse_augment_policy(policy: str) -> tuple[str, ...]:
     return names
 
 
+def parse_colour(text: str, name: str = "background") -> tuple[int, int, int]:
+    """'#rrggbb' -> (red, green, blue) in 0..255; ArtganError naming ``name`` otherwise."""
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", text or ""):
+        raise ArtganError(f"{name} must be a colour like '#ffffff' (white), got {text!r}")
+    return tuple(int(text[i : i + 2], 16) for i in (1, 3, 5))
+
+
 def check_choices(section: str, config: Any) -> None:
     """ArtganError naming ``section.field`` when a field holds a value CHOICES does not allow."""
     for field in dataclasses.fields(config):
@@ -102,7 +109,9 @@ class DataConfig:
     cpu_max_resolution: int = 64
     eval_percent: int = 20  # share of files (by stable hash of the path) in the eval split
     fit: str = "crop"  # non-square images: "crop" (centre square) or "pad" (with background)
-    background: str = "#ffffff"  # behind transparent pixels and padding, "#rrggbb"
+    # "#rrggbb": behind transparent pixels and padding (channels 1 and 3), and what RGBA images
+    # are flattened onto before feature networks see them.
+    background: str = "#ffffff"
     # Images with more pixels are skipped before decoding (decompression bombs). Pillow itself
     # refuses more than 2 x 89,478,485 pixels whatever this says.
     max_pixels: int = 8192 * 8192
@@ -114,16 +123,21 @@ class DataConfig:
 
     def background_rgb(self) -> tuple[int, int, int]:
         """``background`` as (red, green, blue) in 0..255."""
-        if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.background):
-            raise ArtganError(
-                f"data.background must be a colour like '#ffffff' (white), got {self.background!r}"
-            )
-        return tuple(int(self.background[i : i + 2], 16) for i in (1, 3, 5))
+        return parse_colour(self.background, "data.background")
 
     @property
     def is_resolved(self) -> bool:
         """Whether resolution and channels are numbers (no ``auto`` left)."""
         return AUTO not in (self.resolution, self.channels)
+
+    def require_resolved(self) -> None:
+        """ArtganError while ``auto`` is still set: components need numbers."""
+        if not self.is_resolved:
+            raise ArtganError(
+                "data.resolution and data.channels are auto: they are chosen from the images "
+                "before the pipeline is built (pipeline/data_settings.py); set numbers "
+                "(--resolution, --channels) to build it without the images"
+            )
 
     def validate(self) -> None:
         for name in ("resolution", "cpu_max_resolution"):

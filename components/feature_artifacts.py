@@ -101,11 +101,16 @@ def read_description(statistics: types.Artifact) -> dict:
 
 
 def open_network(
-    network_artifact: types.Artifact | None, inception_graph_path: str
+    network_artifact: types.Artifact | None,
+    inception_graph_path: str,
+    background: tuple[int, int, int],
 ) -> FeatureNetwork:
-    """The classifier in ``network_artifact``, or else the Inception graph at the path."""
+    """The classifier in ``network_artifact``, or else the Inception graph at the path; RGBA
+    images are flattened onto ``background``."""
     if network_artifact is None:
-        return open_feature_network(INCEPTION_2015, inception_graph_path=inception_graph_path)
+        return open_feature_network(
+            INCEPTION_2015, inception_graph_path=inception_graph_path, background=background
+        )
     accuracy = (
         network_artifact.get_float_custom_property("heldout_accuracy")
         if network_artifact.has_custom_property("heldout_accuracy")
@@ -115,4 +120,5 @@ def open_network(
         network_artifact.get_string_custom_property("feature_network"),
         classifier_dir=network_artifact.uri,
         heldout_accuracy=accuracy,
+        background=background,
     )

@@ -78,9 +78,23 @@ def labels_from_latents(latents: tf.Tensor, num_classes: int) -> tf.Tensor:
     )
 
 
+def straight_alpha(images: tf.Tensor) -> tf.Tensor:
+    """Premultiplied RGBA in [-1, 1] (what Transform writes and the generator learns) ->
+    straight RGBA in [-1, 1], as PNG stores it: colour divided by alpha (black where alpha is
+    0), colour never above alpha first."""
+    unit = (tf.cast(images, tf.float32) + 1.0) / 2.0
+    alpha = tf.clip_by_value(unit[..., 3:], 0.0, 1.0)
+    colour = tf.math.divide_no_nan(tf.clip_by_value(unit[..., :3], 0.0, alpha), alpha)
+    return tf.concat([colour, alpha], -1) * 2.0 - 1.0
+
+
 def to_uint8(images: tf.Tensor) -> tf.Tensor:
-    """[-1, 1] floats -> uint8 pixels, rounded; the one quantisation used everywhere."""
-    scaled = (tf.cast(images, tf.float32) + 1.0) * 127.5
+    """[-1, 1] floats -> uint8 pixels, rounded; the one quantisation used everywhere. RGBA
+    (4 channels, premultiplied) comes out with straight alpha."""
+    images = tf.cast(images, tf.float32)
+    if images.shape[-1] == 4:
+        images = straight_alpha(images)
+    scaled = (images + 1.0) * 127.5
     return tf.cast(tf.clip_by_value(tf.round(scaled), 0.0, 255.0), tf.uint8)
 
 

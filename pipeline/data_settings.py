@@ -10,7 +10,7 @@ import dataclasses
 import math
 
 from artgan.components.image_example_gen.profile import ImageProfile, profile_folder
-from artgan.config import AUTO, DataConfig, PipelineConfig
+from artgan.config import AUTO, PipelineConfig
 from artgan.errors import ArtganError
 
 MIN_AUTO_RESOLUTION = 16  # smaller images (8x8 digits, say) are trained upscaled to this
@@ -74,11 +74,3 @@ def resolve_data_settings(
         lines.append(f"data.channels=auto: {changes['channels']} ({why}; {sampled})")
     return dataclasses.replace(config, data=dataclasses.replace(data, **changes)), lines
 
-
-def require_resolved(data: DataConfig) -> None:
-    """ArtganError when ``auto`` is still set (the pipeline needs numbers)."""
-    if not data.is_resolved:
-        raise ArtganError(
-            "data.resolution and data.channels must be chosen before the pipeline is built: "
-            "call resolve_data_settings (or set --resolution and --channels)"
-        )

@@ -26,7 +26,6 @@ from artgan.components.image_example_gen.listing import folder_fingerprint
 from artgan.components.real_feature_statistics import RealFeatureStatisticsGen
 from artgan.components.serving_check import ServingCheck
 from artgan.config import EvalConfig, PipelineConfig, to_json
-from artgan.pipeline.data_settings import require_resolved
 
 PREPROCESSING_FN = "artgan.models.data.preprocessing.preprocessing_fn"
 RUN_FN = "artgan.models.training.trainer.run_fn"
@@ -61,7 +60,7 @@ def create_pipeline(
     ``config.data`` must be resolved (``data_settings.resolve_data_settings``).
     """
     config.validate()
-    require_resolved(config.data)
+    config.data.require_resolved()
     input_fingerprint = folder_fingerprint(data_dir) if os.path.isdir(data_dir) else ""
     example_gen = ImageExampleGen(
         input_base=data_dir,
@@ -107,7 +106,9 @@ def create_pipeline(
             "checkpoint_dir": checkpoint_dir(pipeline_root, config, data_dir, input_fingerprint),
         },
     )
-    evaluation = evaluation_components(config.eval, transform, trainer, baseline_resolver)
+    evaluation = evaluation_components(
+        config.eval, transform, trainer, baseline_resolver, config.data.background
+    )
     evaluator = evaluation[-1]
     # TFX's InfraValidator role: the model loads and answers as TF Serving would run it.
     serving_check = ServingCheck(
@@ -166,7 +167,7 @@ def beam_args_with_worker_image(beam_args: tuple[str, ...], image: str) -> list[
 
 
 def evaluation_components(
-    eval_config: EvalConfig, transform, trainer, baseline_resolver
+    eval_config: EvalConfig, transform, trainer, baseline_resolver, background: str
 ) -> list[tfx.types.BaseNode]:
     """The evaluation branch, GanEvaluator last.
 
@@ -180,7 +181,10 @@ def evaluation_components(
     network = None
     if eval_config.resolved_feature_network() != "inception_2015":
         classifier = DomainClassifier(
-            examples=examples, transform_graph=transform_graph, epochs=eval_config.classifier_epochs
+            examples=examples,
+            transform_graph=transform_graph,
+            epochs=eval_config.classifier_epochs,
+            background=background,
         )
         components.append(classifier)
         network = classifier.outputs["feature_network"]
@@ -190,6 +194,7 @@ def evaluation_components(
         feature_network=network,
         inception_graph_path="" if network else eval_config.inception_graph_path,
         kid_max_rows=eval_config.kid_max_rows,
+        background=background,
     )
     history = None
     if eval_config.history_runs > 0:
@@ -207,5 +212,6 @@ def evaluation_components(
         baseline_model=baseline_resolver.outputs["model"],
         history=history,
         eval_config=to_json(eval_config),
+        background=background,
     )
     return [*components, statistics, evaluator]

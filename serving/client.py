@@ -21,6 +21,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from artgan import alpha
 from artgan.config import ServingConfig
 from artgan.contract import (
     ASSETS_EXTRA_DIR,
@@ -31,7 +32,7 @@ from artgan.contract import (
     WITH_LABELS_SIGNATURE,
 )
 from artgan.errors import ArtganError
-from artgan.grid import save_grid
+from artgan.grid import save_grid, save_png
 from artgan.serving.channel import MAX_MESSAGE_BYTES, grpc_address
 
 DEFAULTS = ServingConfig()
@@ -238,16 +239,26 @@ def seed_file_name(seed: int) -> str:
     return f"seed_{seed:04d}.png"
 
 
-def write_generated(result: GeneratedImages, out_dir: str) -> dict:
-    """Writes one PNG per seed (the served bytes) and ``grid.png``; returns their paths."""
+def write_generated(
+    result: GeneratedImages, out_dir: str, background: tuple[int, int, int] | None = None
+) -> dict:
+    """Writes one PNG per seed (the served bytes) and ``grid.png``; returns their paths.
+
+    RGBA images keep their transparency (the grid shows them over a checkerboard) unless a
+    ``background`` colour is given: then every picture is flattened onto it.
+    """
     os.makedirs(out_dir, exist_ok=True)
+    flatten = background is not None and result.images.shape[-1] == 4
     image_paths = []
-    for seed, png in zip(result.seeds, result.pngs, strict=True):
+    for seed, png, image in zip(result.seeds, result.pngs, result.images, strict=True):
         path = os.path.join(out_dir, seed_file_name(seed))
-        with open(path, "wb") as f:
-            f.write(png)
+        if flatten:
+            save_png(alpha.flatten(image, background), path)
+        else:
+            with open(path, "wb") as f:
+                f.write(png)
         image_paths.append(path)
-    grid_path = save_grid(result.images, os.path.join(out_dir, GRID_FILE))
+    grid_path = save_grid(result.images, os.path.join(out_dir, GRID_FILE), background=background)
     return {"images": image_paths, "grid": grid_path}
 
 

@@ -28,7 +28,7 @@ from artgan.components.feature_artifacts import (
 )
 from artgan.components.gan_evaluator.executor import Executor as EvaluatorExecutor
 from artgan.components.real_feature_statistics import executor as statistics_executor
-from artgan.config import EvalConfig, PipelineConfig, to_json
+from artgan.config import DataConfig, EvalConfig, PipelineConfig, to_json
 from artgan.models.data.preprocessing import IMAGE_KEY, LABEL_KEY
 from artgan.models.export import export_generator
 from artgan.models.metrics import scores
@@ -266,7 +266,9 @@ def test_baseline_is_rescored_and_gates_the_candidate(tmp_path, first, statistic
 
 
 def pipeline_components(tmp_path, **eval_fields) -> dict:
-    config = PipelineConfig(eval=EvalConfig(**eval_fields))
+    config = PipelineConfig(
+        data=DataConfig(resolution=16, channels=1), eval=EvalConfig(**eval_fields)
+    )
     pipeline = create_pipeline(
         config, str(tmp_path), str(tmp_path / "root"), str(tmp_path / "serving")
     )

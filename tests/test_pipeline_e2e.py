@@ -193,3 +193,47 @@ def test_one_training_step_on_the_digits_is_not_blessed(tmp_path, capsys, caplog
     output = capsys.readouterr().out
     assert "NOT blessed" in output and "not pushed" in output
     assert not os.path.exists(tmp_path / "home" / "serving" / "artgan")
+
+
+def write_tiny_sprites(folder) -> str:
+    """40 real RGBA PNGs in two class folders: coloured discs and bars on transparency."""
+    rng = np.random.default_rng(7)
+    rows, columns = np.mgrid[:20, :20]
+    for index in range(40):
+        kind = ("discs", "bars")[index % 2]
+        pixels = np.zeros((20, 20, 4), np.uint8)
+        centre = rng.integers(7, 13, 2)
+        if kind == "discs":
+            inside = (rows - centre[0]) ** 2 + (columns - centre[1]) ** 2 < 25
+        else:
+            inside = abs(rows - centre[0]) < 3
+        pixels[inside] = (*rng.integers(0, 256, 3), 255)
+        os.makedirs(folder / kind, exist_ok=True)
+        Image.fromarray(pixels).save(folder / kind / f"{index}.png")
+    return str(folder)
+
+
+def test_a_transparent_collection_trains_and_serves_rgba_with_auto_settings(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    sprites = write_tiny_sprites(tmp_path / "sprites")
+    config = tiny_config(str(tmp_path / "home"), sprites, fid_threshold=None, fid_margin=None)
+    config = dataclasses.replace(config, data=PipelineConfig().data)  # auto, auto
+
+    outcome = run_locally(config)
+
+    assert "data.resolution=auto: 16 (typical image 20x20" in caplog.text
+    assert "data.channels=auto: 4 (RGBA: 100% of images have transparent pixels" in caplog.text
+    assert outcome.blessed and outcome.pushed
+    version_dir = os.path.join(config.home, "serving", "artgan", outcome.pushed_version)
+    with open(os.path.join(version_dir, "assets.extra", "train_config.json")) as f:
+        recorded = json.load(f)["data"]
+    assert (recorded["resolution"], recorded["channels"]) == (16, 4)
+    images = saved_model_cli_run(version_dir, "serving_default", {"seeds": [1, 2]}, tmp_path)
+    assert images["images"].shape == (2, 16, 16, 4)
+    served = sample_served_model(
+        os.path.join(config.home, "serving", "artgan"), "artgan", [1, 2], str(tmp_path / "out")
+    )
+    assert Image.open(served["images"][0]).mode == "RGBA"
+    # People see transparency over a checkerboard: the grid is RGB.
+    assert Image.open(os.path.join(outcome.model_run_uri, "samples", "final.png")).mode == "RGB"
+    assert Image.open(served["grid"]).mode == "RGB"

@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 
 from artgan.components.image_example_gen.images import ingest_bytes
 from artgan.config import DataConfig
+from artgan.errors import ArtganError
 from artgan.models.data import preprocessing
 from artgan.models.data.preprocessing import (
     IMAGE_KEY,
@@ -231,13 +232,15 @@ def test_preprocessing_fn_accepts_sparse_image_input():
     assert outputs[LABEL_KEY].numpy().tolist() == [3, 7]
 
 
-def test_preprocessing_fn_without_labels_or_config_uses_defaults():
+def test_preprocessing_fn_without_labels_works_and_without_settings_says_so():
     _, inputs = batch_inputs()
     del inputs[LABEL_KEY]
-    outputs = preprocessing_fn(inputs, {})
+    outputs = preprocessing_fn(inputs, {"data": {"resolution": 16, "channels": 1}})
     assert LABEL_KEY not in outputs
-    # DataConfig defaults: 16x16 grayscale.
     assert outputs[IMAGE_KEY].shape == (2, 16, 16, 1)
+    # The defaults are auto, chosen from the images before Transform runs.
+    with pytest.raises(ArtganError, match="data.resolution and data.channels are auto"):
+        preprocessing_fn(inputs, {})
 
 
 def test_decoding_graph_is_traced_once_however_often_transform_traces():

@@ -34,6 +34,12 @@ def add_parsers(commands, parents) -> None:
         help="class labels for a class-conditional model: one for all seeds or one per seed",
     )
     generate.add_argument("--out", default="generated", help="output folder (%(default)s)")
+    generate.add_argument(
+        "--background",
+        metavar="#RRGGBB",
+        help="flatten transparent (RGBA) images onto this colour; by default they stay "
+        "transparent and grid.png shows them over a checkerboard",
+    )
 
 
 def serve(args) -> None:
@@ -49,12 +55,14 @@ def serve(args) -> None:
 
 
 def generate(args) -> None:
+    from artgan.config import parse_colour
     from artgan.serving.client import GeneratorClient, parse_labels, parse_seeds, write_generated
 
+    background = parse_colour(args.background, "--background") if args.background else None
     with GeneratorClient(args.host, args.port) as client:
         labels = parse_labels(args.labels) if args.labels else None
         seeds = parse_seeds(args.seeds)
         result = client.generate(args.model_name, seeds, version=args.version, labels=labels)
-    written = write_generated(result, args.out)
+    written = write_generated(result, args.out, background)
     print(f"{len(result.seeds)} images from {args.model_name} version {result.version}")
     print(f"  grid: {written['grid']}")

@@ -9,12 +9,16 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from artgan.components.domain_classifier.executor import Executor
 from artgan.components.feature_artifacts import FeatureNetworkModel
+from artgan.config import DataConfig
 
 
 class DomainClassifierSpec(types.ComponentSpec):
     PARAMETERS = {
         "epochs": ExecutionParameter(type=int),
         "seed": ExecutionParameter(type=int),
+        "background": ExecutionParameter(
+            type=str, optional=True
+        ),  # data.background ("#rrggbb"): what RGBA images are flattened onto
     }
     INPUTS = {
         "examples": ChannelParameter(type=standard_artifacts.Examples),  # transformed
@@ -41,6 +45,7 @@ class DomainClassifier(base_component.BaseComponent):
         transform_graph: types.BaseChannel,
         epochs: int,
         seed: int = 0,
+        background: str = DataConfig().background,
     ):
         super().__init__(
             spec=DomainClassifierSpec(
@@ -48,6 +53,7 @@ class DomainClassifier(base_component.BaseComponent):
                 transform_graph=transform_graph,
                 epochs=epochs,
                 seed=seed,
+                background=background,
                 feature_network=types.Channel(type=FeatureNetworkModel),
             )
         )

@@ -11,6 +11,8 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
+from artgan import alpha
+from artgan.config import DataConfig, parse_colour
 from artgan.models.data.dataset import load_split
 from artgan.models.metrics.domain_classifier import export_classifier, train_domain_classifier
 from artgan.models.metrics.evaluation import to_uint8
@@ -35,10 +37,12 @@ class Executor(base_executor.BaseExecutor):
         spec = tft.TFTransformOutput(transform_uri).transformed_feature_spec()
         train_images, train_labels = load_split(split_pattern(examples, "train"), spec)
         eval_images, eval_labels = load_split(split_pattern(examples, "eval"), spec)
+        # RGBA images are flattened as FeatureNetwork flattens them before the classifier.
+        background = parse_colour(exec_properties.get("background") or DataConfig().background)
         classifier = train_domain_classifier(
-            to_uint8(train_images),
+            alpha.flatten(to_uint8(train_images), background),
             train_labels,
-            to_uint8(eval_images),
+            alpha.flatten(to_uint8(eval_images), background),
             eval_labels,
             epochs=exec_properties["epochs"],
             seed=exec_properties["seed"],

@@ -9,10 +9,16 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from artgan.components.feature_artifacts import FeatureNetworkModel, RealFeatureStatistics
 from artgan.components.gan_evaluator.executor import Executor
+from artgan.config import DataConfig
 
 
 class GanEvaluatorSpec(types.ComponentSpec):
-    PARAMETERS = {"eval_config": ExecutionParameter(type=str)}  # EvalConfig as JSON
+    PARAMETERS = {
+        "eval_config": ExecutionParameter(type=str),  # EvalConfig as JSON
+        "background": ExecutionParameter(
+            type=str, optional=True
+        ),  # data.background ("#rrggbb"): what RGBA images are flattened onto
+    }
     INPUTS = {
         "model": ChannelParameter(type=standard_artifacts.Model),
         "statistics": ChannelParameter(type=RealFeatureStatistics),
@@ -47,6 +53,7 @@ class GanEvaluator(base_component.BaseComponent):
         feature_network: types.BaseChannel | None = None,
         baseline_model: types.BaseChannel | None = None,
         history: types.BaseChannel | None = None,
+        background: str = DataConfig().background,
     ):
         super().__init__(
             spec=GanEvaluatorSpec(
@@ -56,6 +63,7 @@ class GanEvaluator(base_component.BaseComponent):
                 baseline_model=baseline_model,
                 history=history,
                 eval_config=eval_config,
+                background=background,
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             )
         )

@@ -19,7 +19,7 @@ from tfx.utils import io_utils, path_utils
 from artgan import grid
 from artgan.components import feature_artifacts
 from artgan.components.gan_evaluator.report import HistoryPoint, render_report
-from artgan.config import EvalConfig, from_json
+from artgan.config import DataConfig, EvalConfig, from_json, parse_colour
 from artgan.models.metrics.evaluation import ModelScore, RealReference, decide, score_generator
 from artgan.models.metrics.feature_network import FeatureNetwork, metric_names
 
@@ -79,8 +79,9 @@ class Executor(base_executor.BaseExecutor):
         baseline = _optional(input_dict, "baseline_model")
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
 
+        background = parse_colour(exec_properties.get("background") or DataConfig().background)
         network = feature_artifacts.open_network(
-            _optional(input_dict, "feature_network"), config.inception_graph_path
+            _optional(input_dict, "feature_network"), config.inception_graph_path, background
         )
         reference = feature_artifacts.read_reference(statistics, config)
         seeds = np.arange(config.seed, config.seed + config.num_samples, dtype=np.int64)

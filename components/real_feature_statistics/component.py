@@ -9,7 +9,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from artgan.components.feature_artifacts import FeatureNetworkModel, RealFeatureStatistics
 from artgan.components.real_feature_statistics.executor import Executor
-from artgan.config import EvalConfig
+from artgan.config import DataConfig, EvalConfig
 
 
 class RealFeatureStatisticsGenSpec(types.ComponentSpec):
@@ -17,6 +17,9 @@ class RealFeatureStatisticsGenSpec(types.ComponentSpec):
         # Used when no feature_network input is given (inception_2015).
         "inception_graph_path": ExecutionParameter(type=str, optional=True),
         "kid_max_rows": ExecutionParameter(type=int, optional=True),  # EvalConfig.kid_max_rows
+        "background": ExecutionParameter(
+            type=str, optional=True
+        ),  # data.background ("#rrggbb"): what RGBA images are flattened onto
     }
     INPUTS = {
         "examples": ChannelParameter(type=standard_artifacts.Examples),  # transformed
@@ -45,6 +48,7 @@ class RealFeatureStatisticsGen(base_component.BaseComponent):
         feature_network: types.BaseChannel | None = None,
         inception_graph_path: str = "",
         kid_max_rows: int = EvalConfig().kid_max_rows,
+        background: str = DataConfig().background,
     ):
         super().__init__(
             spec=RealFeatureStatisticsGenSpec(
@@ -53,6 +57,7 @@ class RealFeatureStatisticsGen(base_component.BaseComponent):
                 feature_network=feature_network,
                 inception_graph_path=inception_graph_path,
                 kid_max_rows=kid_max_rows,
+                background=background,
                 statistics=types.Channel(type=RealFeatureStatistics),
             )
         )

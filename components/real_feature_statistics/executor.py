@@ -18,7 +18,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from artgan.components import feature_artifacts
-from artgan.config import EvalConfig
+from artgan.config import DataConfig, EvalConfig, parse_colour
 from artgan.errors import ArtganError
 from artgan.models.data.preprocessing import IMAGE_KEY
 from artgan.models.metrics import scores
@@ -105,6 +105,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
         output = artifact_utils.get_single_instance(output_dict["statistics"])
         network_artifacts = input_dict.get("feature_network") or []
+        background = parse_colour(exec_properties.get("background") or DataConfig().background)
         if network_artifacts:
             network_args = {
                 "name": network_artifacts[0].get_string_custom_property("feature_network"),
@@ -115,6 +116,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 "name": INCEPTION_2015,
                 "inception_graph_path": exec_properties.get("inception_graph_path") or "",
             }
+        network_args["background"] = background
         # Loaded here too: a missing or wrong network fails before Beam starts.
         network = open_feature_network(**network_args)
         kid_max_rows = exec_properties.get("kid_max_rows") or EvalConfig().kid_max_rows

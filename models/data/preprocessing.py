@@ -4,7 +4,10 @@ Each image is decoded, turned upright (the EXIF orientation ImageExampleGen reco
 alpha-composited on the background colour, made square (centre-crop, or pad with the
 background), resized (bilinear, antialiased), converted to the configured channel count and
 scaled to [-1, 1]. Resolution, channels, fit and background come from Transform's
-``custom_config`` (``DataConfig`` fields).
+``custom_config`` (``DataConfig`` fields). With 4 channels (RGBA) nothing is composited: the
+pixels are RGB premultiplied by alpha, and alpha (a transparent pixel is -1 in every channel;
+padding is transparent), which resize without colour fringes and which the generator learns;
+``export.to_uint8`` turns them into straight alpha, as PNG stores it.
 
 Opaque images are cropped or padded and resized as uint8, so a large photo never exists as a
 full-size float tensor; only images with alpha are composited in float at full size. Small
@@ -97,13 +100,20 @@ def _centre_square(pixels: tf.Tensor) -> tf.Tensor:
     return pixels[..., top : top + side, left : left + side, :]
 
 
-def _square(pixels: tf.Tensor, fit: str, background: tuple[int, int, int]) -> tf.Tensor:
-    """[H, W, C] -> [S, S, C]: the centred square (crop), or the image centred on one (pad)."""
+def _square(
+    pixels: tf.Tensor,
+    fit: str,
+    background: tuple[int, int, int],
+    fill: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """[H, W, C] -> [S, S, C]: the centred square (crop), or the image centred on one (pad)
+    of the background colour, or of ``fill`` [C] when given."""
     height, width = tf.shape(pixels)[0], tf.shape(pixels)[1]
     if fit == "crop":
         return _centre_square(pixels)
     side = tf.maximum(height, width)
-    fill = _background_like(pixels, background)
+    if fill is None:
+        fill = _background_like(pixels, background)
 
     def block(rows: tf.Tensor, columns: tf.Tensor) -> tf.Tensor:
         return tf.broadcast_to(fill, tf.stack([rows, columns, tf.shape(pixels)[-1]]))
@@ -121,13 +131,31 @@ def _composite(colour: tf.Tensor, alpha: tf.Tensor, background: tuple[int, int, 
 
 
 def _to_channels(pixels: tf.Tensor, channels: int) -> tf.Tensor:
-    """[..., 1 or 3] -> [..., channels] (one image or a batch)."""
+    """Opaque [..., 1 or 3] in 0..255 -> [..., channels] (one image or a batch); channels 4
+    adds an opaque alpha."""
     is_gray = tf.equal(tf.shape(pixels)[-1], 1)
     if channels == 1:
         return tf.cond(
             is_gray, lambda: pixels[..., :1], lambda: tf.image.rgb_to_grayscale(pixels[..., :3])
         )
-    return tf.cond(is_gray, lambda: tf.concat([pixels[..., :1]] * 3, -1), lambda: pixels[..., :3])
+    rgb = tf.cond(is_gray, lambda: tf.concat([pixels[..., :1]] * 3, -1), lambda: pixels[..., :3])
+    if channels == 4:
+        return tf.concat([rgb, tf.fill(tf.shape(rgb[..., :1]), tf.cast(255, rgb.dtype))], -1)
+    return rgb
+
+
+def _premultiplied_rgba(pixels: tf.Tensor) -> tf.Tensor:
+    """Upright uint8 [H, W, 1..4] -> float32 [H, W, 4]: RGB premultiplied by alpha, and alpha
+    (255 where the image has none), in 0..255."""
+    num_channels = tf.shape(pixels)[-1]
+    has_alpha = tf.logical_or(tf.equal(num_channels, 2), tf.equal(num_channels, 4))
+    pixels = tf.cast(pixels, tf.float32)
+    opaque = tf.fill(tf.shape(pixels[..., :1]), 255.0)
+    colour = tf.cond(has_alpha, lambda: pixels[..., :-1], lambda: pixels)
+    alpha = tf.cond(has_alpha, lambda: pixels[..., -1:], lambda: opaque)
+    is_gray = tf.equal(tf.shape(colour)[-1], 1)
+    colour = tf.cond(is_gray, lambda: tf.tile(colour, [1, 1, 3]), lambda: colour)
+    return tf.concat([colour * alpha / 255.0, alpha], -1)
 
 
 def pixels_to_square(
@@ -140,6 +168,10 @@ def pixels_to_square(
 ) -> tf.Tensor:
     """One decoded uint8 image [H, W, 1..4] -> float32 [resolution, resolution, channels]."""
     pixels = orient(pixels, orientation)
+    if channels == 4:
+        square = _square(_premultiplied_rgba(pixels), fit, background, fill=tf.zeros([4]))
+        resized = tf.image.resize(square, [resolution, resolution], antialias=True)
+        return _scaled(resized, resolution, channels)
     num_channels = tf.shape(pixels)[-1]
     has_alpha = tf.logical_or(tf.equal(num_channels, 2), tf.equal(num_channels, 4))
 
@@ -187,7 +219,7 @@ def _batchable_shape(shape: tf.Tensor, fit: str) -> tf.Tensor:
 def _batched_to_square(pixels: tf.Tensor, resolution: int, channels: int) -> tf.Tensor:
     """The batched path: same-shaped upright opaque uint8 images [B, H, W, 1 or 3] -> squares,
     exactly as ``pixels_to_square`` makes them one by one."""
-    if channels == 3:
+    if channels in (3, 4):
         is_gray = tf.equal(tf.shape(pixels)[-1], 1)
         pixels = tf.cond(is_gray, lambda: tf.concat([pixels] * 3, -1), lambda: pixels)
     square = _centre_square(pixels)  # padding only batches square images
@@ -344,6 +376,7 @@ def _mixed_batch_to_square(
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, Any]:
     """tf.Transform entry point (named by dotted path in the pipeline)."""
     data = DataConfig(**(custom_config or {}).get("data", {}))
+    data.require_resolved()
     encoded = _dense(inputs[IMAGE_KEY], default=b"")
     if ORIENTATION_KEY in inputs:
         orientation = tf.cast(_dense(inputs[ORIENTATION_KEY], default=1), tf.int64)

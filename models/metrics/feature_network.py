@@ -9,7 +9,8 @@
   no class score.
 
 Every network takes uint8 images, quantised exactly as served images, so generated and real
-images meet the network through the same fixed, recorded preprocessing.
+images meet the network through the same fixed, recorded preprocessing. RGBA images are
+flattened onto the data's background colour first (``background``): networks see RGB.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from artgan import alpha
+from artgan.config import DataConfig
 from artgan.models.metrics import domain_classifier, inception
 
 INCEPTION_2015 = "inception_2015"
 DOMAIN_CLASSIFIER = "domain_classifier"
 RANDOM_CONV = "random_conv"
+DEFAULT_BACKGROUND = DataConfig().background_rgb()
 
 
 @dataclasses.dataclass
@@ -34,6 +38,7 @@ class FeatureNetwork:
     description: dict  # preprocessing and provenance, recorded with every metric
     heldout_accuracy: float | None = None  # domain_classifier only
     batch_size: int = 256
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND  # under RGBA images (data.background)
 
     @property
     def has_class_scores(self) -> bool:
@@ -49,9 +54,8 @@ class FeatureNetwork:
             )
         features, probs = [], []
         for start in range(0, len(images_uint8), self.batch_size):
-            batch_features, batch_probs = self.compute(
-                images_uint8[start : start + self.batch_size]
-            )
+            batch = alpha.flatten(images_uint8[start : start + self.batch_size], self.background)
+            batch_features, batch_probs = self.compute(batch)
             features.append(np.asarray(batch_features, np.float64))
             probs.append(np.asarray(batch_probs, np.float64))
         return np.concatenate(features), np.concatenate(probs)
@@ -73,16 +77,31 @@ def open_feature_network(
     classifier_dir: str = "",
     inception_graph_path: str = "",
     heldout_accuracy: float | None = None,
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND,
 ) -> FeatureNetwork:
-    """Loads a network: the Inception graph from its path, a classifier from its SavedModel."""
+    """Loads a network: the Inception graph from its path, a classifier from its SavedModel.
+
+    ``background`` (data.background) is what RGBA images are flattened onto.
+    """
+    red, green, blue = background
+    flattening = {"alpha": f"RGBA flattened onto #{red:02x}{green:02x}{blue:02x}"}
     if name == INCEPTION_2015:
         compute, description = inception.load_inception_2015(inception_graph_path)
-        return FeatureNetwork(name, compute, description, batch_size=100)
+        description = {**description, **flattening}
+        return FeatureNetwork(name, compute, description, batch_size=100, background=background)
     if name in (DOMAIN_CLASSIFIER, RANDOM_CONV):
         if heldout_accuracy is not None and math.isnan(heldout_accuracy):
             heldout_accuracy = None
-        description = {"saved_model": classifier_dir, **domain_classifier.PREPROCESSING}
+        description = {
+            "saved_model": classifier_dir,
+            **domain_classifier.PREPROCESSING,
+            **flattening,
+        }
         return FeatureNetwork(
-            name, domain_classifier.load_classifier(classifier_dir), description, heldout_accuracy
+            name,
+            domain_classifier.load_classifier(classifier_dir),
+            description,
+            heldout_accuracy,
+            background=background,
         )
     raise ValueError(f"unknown feature network {name!r}")

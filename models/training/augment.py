@@ -65,8 +65,19 @@ def cutout(images: tf.Tensor, ratio: float = 0.5) -> tf.Tensor:
     return images * tf.cast(tf.logical_not(inside), images.dtype)[..., tf.newaxis]
 
 
+def _colour_only(transform):
+    """``transform`` on the colour channels; an RGBA image's alpha is left as it is."""
+
+    def on_colour(images: tf.Tensor) -> tf.Tensor:
+        if images.shape[-1] != 4:
+            return transform(images)
+        return tf.concat([transform(images[..., :3]), images[..., 3:]], axis=-1)
+
+    return on_colour
+
+
 POLICIES = {
-    "color": (brightness, saturation, contrast),
+    "color": tuple(_colour_only(transform) for transform in (brightness, saturation, contrast)),
     "translation": (translation,),
     "cutout": (cutout,),
 }
