@@ -16,9 +16,8 @@ class DomainClassifierSpec(types.ComponentSpec):
     PARAMETERS = {
         "epochs": ExecutionParameter(type=int),
         "seed": ExecutionParameter(type=int),
-        "background": ExecutionParameter(
-            type=str, optional=True
-        ),  # data.background ("#rrggbb"): what RGBA images are flattened onto
+        # data.background ("#rrggbb"): what RGBA images are flattened onto
+        "background": ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         "examples": ChannelParameter(type=standard_artifacts.Examples),  # transformed

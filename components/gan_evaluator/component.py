@@ -15,9 +15,8 @@ from artgan.config import DataConfig
 class GanEvaluatorSpec(types.ComponentSpec):
     PARAMETERS = {
         "eval_config": ExecutionParameter(type=str),  # EvalConfig as JSON
-        "background": ExecutionParameter(
-            type=str, optional=True
-        ),  # data.background ("#rrggbb"): what RGBA images are flattened onto
+        # data.background ("#rrggbb"): what RGBA images are flattened onto
+        "background": ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         "model": ChannelParameter(type=standard_artifacts.Model),

@@ -17,9 +17,8 @@ class RealFeatureStatisticsGenSpec(types.ComponentSpec):
         # Used when no feature_network input is given (inception_2015).
         "inception_graph_path": ExecutionParameter(type=str, optional=True),
         "kid_max_rows": ExecutionParameter(type=int, optional=True),  # EvalConfig.kid_max_rows
-        "background": ExecutionParameter(
-            type=str, optional=True
-        ),  # data.background ("#rrggbb"): what RGBA images are flattened onto
+        # data.background ("#rrggbb"): what RGBA images are flattened onto
+        "background": ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         "examples": ChannelParameter(type=standard_artifacts.Examples),  # transformed
