@@ -73,4 +73,3 @@ def resolve_data_settings(
         changes["channels"], why = auto_channels(profile)
         lines.append(f"data.channels=auto: {changes['channels']} ({why}; {sampled})")
     return dataclasses.replace(config, data=dataclasses.replace(data, **changes)), lines
-

@@ -69,8 +69,9 @@ def test_opaque_images_get_an_opaque_alpha_and_padding_is_transparent():
     gray_wide = np.full((4, 8), 200, np.uint8)
 
     squares = _squares([opaque, opaque, opaque])  # alike: decoded and squared as one batch
-    np.testing.assert_array_equal(to_uint8(tf.constant(squares)).numpy()[..., 3], 255)
-    np.testing.assert_array_equal(to_uint8(tf.constant(squares)).numpy()[0, 0, 0], (10, 20, 30, 255))
+    pixels = to_uint8(tf.constant(squares)).numpy()
+    np.testing.assert_array_equal(pixels[..., 3], 255)
+    np.testing.assert_array_equal(pixels[0, 0, 0], (10, 20, 30, 255))
 
     (padded,) = _squares([gray_wide], fit="pad")
     pixels = to_uint8(tf.constant(padded)).numpy()
