@@ -83,7 +83,9 @@ def test_data_matching_its_schema_passes_even_when_anomalies_stop_the_run(tmp_pa
 
 
 def test_transform_waits_for_the_gate_and_the_setting_reaches_it(tmp_path):
-    config = PipelineConfig(data=DataConfig(stop_on_anomalies=True, max_pixels=1234))
+    config = PipelineConfig(
+        data=DataConfig(resolution=16, channels=1, stop_on_anomalies=True, max_pixels=1234)
+    )
     pipeline = create_pipeline(config, str(tmp_path), str(tmp_path / "root"), str(tmp_path / "s"))
     by_id = {component.id: component for component in pipeline.components}
     gate = by_id["AnomaliesGate"]
