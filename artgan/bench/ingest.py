@@ -110,9 +110,9 @@ def run(args) -> dict:
         transform_statistics=args.transform_statistics,
     )
     data.validate()
-    data = resolve_data_settings(PipelineConfig(data=data), data_dir, accelerator=False)[0].data
     if args.raw_reads < 1:
         raise ArtganError(f"--raw-reads must be at least 1, got {args.raw_reads}")
+    data = resolve_data_settings(PipelineConfig(data=data), data_dir, accelerator=False)[0].data
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="artgan-bench-ingest-")
     os.makedirs(work_dir, exist_ok=True)
     try:
