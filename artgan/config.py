@@ -21,7 +21,7 @@ T = TypeVar("T")
 AUTO = "auto"  # a data setting chosen from the images themselves (pipeline/data_settings.py)
 FIT_MODES = ("crop", "pad")
 JIT_COMPILE_MODES = ("auto", "on", "off")
-ARCHITECTURES = ("conv", "resnet", "dcgan")  # builders: models/networks/
+ARCHITECTURES = ("conv", "resnet", "dcgan", "fastgan")  # builders: models/networks/
 LOSSES = ("non_saturating", "hinge", "wgan_gp")  # models/training/losses.py
 AUGMENT_TRANSFORMS = ("color", "translation", "cutout")  # models/training/augment.py
 FEATURE_NETWORKS = ("auto", "inception_2015", "domain_classifier")
@@ -168,7 +168,7 @@ class TrainConfig:
     train_minutes: float = 0.0
     batch_size: int = 64  # real images per step (split across devices)
     latent_dim: int = 64  # size of the latent vector a seed is turned into
-    architecture: str = "conv"  # conv | resnet | dcgan (models/networks/)
+    architecture: str = "conv"  # conv | resnet | dcgan | fastgan (models/networks/)
     loss: str = "non_saturating"  # non_saturating | hinge | wgan_gp (models/training/losses.py)
     augment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" for none
     # Adaptive augmentation (ADA): each transform of `augment` hits each image with a probability
@@ -192,6 +192,9 @@ class TrainConfig:
     # trains better for the same time, FD 48 against 56 on Fashion-MNIST after 300 s (medians
     # of 3 seeds; better on each) and about the same on the digits; R1 regularises D instead.
     discriminator_dropout: float = 0.0
+    # fastgan: the weight of the discriminator's reconstruction loss (MSE between its decoding
+    # of real images and those images, downsampled), added to its loss; 0 turns it off.
+    reconstruction_weight: float = 1.0
     generator_learning_rate: float = 2e-4  # Adam
     # 2e-4 rather than 1e-4: FD 51 against 65-69 on Fashion-MNIST after 300 s, 10.3 against
     # 12.4 on the digits after 200 s (issue 5).
@@ -242,6 +245,10 @@ class TrainConfig:
             )
         if not 0.0 < self.ada_target < 1.0:
             raise ArtganError(f"train.ada_target must be in (0, 1), got {self.ada_target}")
+        if not self.reconstruction_weight >= 0:
+            raise ArtganError(
+                f"train.reconstruction_weight must be >= 0, got {self.reconstruction_weight}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from artgan.cli import main
@@ -68,7 +69,8 @@ def test_bench_train_time_to_quality_scores_both_recipes_over_equal_budgets(tmp_
 
 
 @pytest.mark.parametrize(
-    "flag, value", [("--datasets", "cifar"), ("--also-architectures", "dcgan")]
+    "flag, value",
+    [("--datasets", "cifar"), ("--also-architectures", "dcgan"), ("--also-recipes", "dcgan+ada")],
 )
 def test_bench_train_names_an_unknown_choice_before_any_work(tmp_path, capsys, flag, value):
     argv = ["bench", "train", flag, value, "--out", str(tmp_path / "t.json")]
@@ -134,3 +136,57 @@ def test_cold_page_cache_says_what_it_needs_where_it_cannot_work(tmp_path, monke
     monkeypatch.delattr("os.posix_fadvise")  # as on macOS
     with pytest.raises(ArtganError, match="--page-cache warm"):
         ingest.evict_from_page_cache(str(tmp_path))
+
+
+@pytest.mark.parametrize("given", ["", "missing", "empty"])
+def test_bench_train_emoji_needs_its_folder_before_any_work(tmp_path, capsys, given):
+    (tmp_path / "empty").mkdir()
+    folder = str(tmp_path / given) if given else ""
+    argv = ["bench", "train", "--only", "quality", "--datasets", "emoji", "--emoji-dir", folder]
+    assert main([*argv, "--out", str(tmp_path / "t.json")]) != 0
+    err = capsys.readouterr().err
+    assert "--emoji-dir" in err and "artgan data emoji" in err
+    if given:
+        assert folder in err and ("is empty" if given == "empty" else "does not exist") in err
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_bench_train_names_a_malformed_recipe_variant(tmp_path, capsys):
+    argv = ["bench", "train", "--also-recipes", "fastgan+da+ada", "--out", str(tmp_path / "t.json")]
+    assert main(argv) != 0
+    assert "'fastgan+da+ada'" in capsys.readouterr().err
+
+
+def test_emoji_folder_is_read_with_labels_and_composited_over_the_background(tmp_path):
+    from PIL import Image
+
+    from artgan.bench import time_to_quality
+
+    for category, colour in (("animals", (255, 0, 0, 255)), ("flags", (0, 0, 255, 0))):
+        (tmp_path / category).mkdir()
+        for name in ("a", "b"):
+            Image.new("RGBA", (8, 8), colour).save(tmp_path / category / f"{name}.png")
+    images, labels = time_to_quality.load_dataset("emoji", str(tmp_path))
+    assert images.shape == (4, 8, 8, 3) and images.dtype == np.uint8
+    assert labels.tolist() == [0, 0, 1, 1]
+    assert images[0, 0, 0].tolist() == [255, 0, 0]
+    assert images[2, 0, 0].tolist() == [255, 255, 255]  # transparent: the white background
+    rgba, _ = time_to_quality.load_dataset("emoji", str(tmp_path), channels=4)
+    assert rgba[2, 0, 0].tolist() == [0, 0, 255, 0]
+    gray, _ = time_to_quality.load_dataset("emoji", str(tmp_path), channels=1)
+    assert gray.shape == (4, 8, 8, 1)
+
+
+def test_emoji_recipes_are_scored_at_64_against_the_papers_dcgan():
+    from artgan.bench import time_to_quality
+
+    assert time_to_quality.SCORE_RESOLUTIONS["emoji"] == 64
+    reference = time_to_quality.dcgan_reference(64)
+    assert (reference.resolution, reference.train.architecture) == (64, "dcgan")
+    assert reference.train.batch_size == 64 and reference.train.adam_beta1 == 0.5
+    variant = time_to_quality.default_variant(64, "fastgan+ada+norecon")
+    assert variant.name == "default_fastgan+ada+norecon" and variant.resolution == 64
+    assert variant.train.augment == "color,translation,cutout" and variant.train.augment_adaptive
+    assert variant.train.reconstruction_weight == 0.0
+    assert variant.train.ema_kimg == time_to_quality.default_recipe(64).train.ema_kimg
+    assert time_to_quality.default_variant(64, "conv+noema").train.ema_kimg == 0.0

@@ -17,7 +17,14 @@ SMALL = TrainConfig(latent_dim=8, generator_width=32, discriminator_width=8)
 
 @pytest.mark.parametrize(
     "architecture, resolution, channels",
-    [("conv", 8, 1), ("conv", 32, 3), ("resnet", 8, 3), ("resnet", 16, 1), ("dcgan", 28, 1)],
+    [
+        ("conv", 8, 1),
+        ("conv", 32, 3),
+        ("resnet", 8, 3),
+        ("resnet", 16, 1),
+        ("dcgan", 28, 1),
+        ("dcgan", 64, 3),
+    ],
 )
 def test_generator_and_discriminator_shapes(architecture, resolution, channels):
     train = dataclasses.replace(SMALL, architecture=architecture)
@@ -28,9 +35,23 @@ def test_generator_and_discriminator_shapes(architecture, resolution, channels):
     assert discriminator(images, training=True).shape == (2, 1)
 
 
-def test_dcgan_is_28x28_only():
-    with pytest.raises(ArtganError, match="28"):
+def test_dcgan_is_28x28_or_64x64_only():
+    with pytest.raises(ArtganError, match="28 or 64"):
         build_networks(dataclasses.replace(SMALL, architecture="dcgan"), DataConfig(16, 1))
+
+
+def test_dcgan_at_64_is_the_papers_network():
+    train = dataclasses.replace(SMALL, architecture="dcgan")
+    generator, discriminator = build_networks(train, DataConfig(64, 3))
+    transposed = [x for x in generator.layers if isinstance(x, keras.layers.Conv2DTranspose)]
+    assert [layer.filters for layer in transposed] == [256, 128, 64, 3]
+    assert generator.layers[1].output.shape == (None, 4, 4, 512)
+    convs = [x for x in discriminator.layers if isinstance(x, keras.layers.Conv2D)]
+    assert [layer.filters for layer in convs] == [64, 128, 256, 512]
+    norms = sum(
+        isinstance(layer, keras.layers.BatchNormalization) for layer in discriminator.layers
+    )
+    assert norms == 3
 
 
 @pytest.mark.parametrize(
@@ -42,7 +63,7 @@ def test_config_names_unknown_choices(field, value):
 
 
 def test_every_architecture_is_buildable_by_name():
-    assert set(ARCHITECTURES) == {"conv", "resnet", "dcgan"}
+    assert set(ARCHITECTURES) == {"conv", "resnet", "dcgan", "fastgan"}
 
 
 @pytest.mark.parametrize("resolution", [8, 32])

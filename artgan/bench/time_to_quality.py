@@ -8,13 +8,17 @@ draw (labels from the seeds for a class-conditional model) goes through a domain
 trained on the real images, and the Fréchet distance to a held-out real split is reported,
 with the real-vs-real floor.
 
-The two recipes train at different resolutions (the reference is the tutorial's 28x28 network),
-so every image is scored at ``SCORE_RESOLUTION`` (resized with Transform's antialiased filter).
+The recipes may train at different resolutions (the reference on the 28x28 data sets is the
+tutorial's 28x28 network), so every image is scored at its data set's ``SCORE_RESOLUTIONS``
+(resized with Transform's antialiased filter). ``emoji`` is a folder that ``artgan data emoji``
+wrote (64x64 RGBA PNGs in category folders, read as RGB over the data's background); its
+reference is the DCGAN paper's 64x64 network.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import logging
 import math
 import os
@@ -25,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from artgan import datasets, grid
+from artgan import alpha, datasets, grid
 from artgan.components.image_example_gen.profile import ImageProfile
 from artgan.config import DataConfig, EvalConfig, TrainConfig
 from artgan.contract import IMAGES_OUTPUT
@@ -46,8 +50,16 @@ from artgan.pipeline.data_settings import auto_resolution
 
 log = logging.getLogger(__name__)
 
-SCORE_RESOLUTION = 28  # the reference network's own size
-DATASETS = ("digits", "fashion-mnist")
+SCORE_RESOLUTION = 28  # the tutorial reference network's own size
+DATASETS = ("digits", "fashion-mnist", "emoji")
+# Where each data set is scored: its reference network's size (the DCGAN paper's for emoji).
+SCORE_RESOLUTIONS = {"digits": SCORE_RESOLUTION, "fashion-mnist": SCORE_RESOLUTION, "emoji": 64}
+FOLDER_DATASETS = ("emoji",)  # read from a folder given on the command line
+# Variants of the default recipe (``--also-recipes ARCH+MODIFIER...``): DiffAugment on every
+# image, adaptive (ADA), without the discriminator's reconstruction loss, or sampled from the
+# raw generator rather than its EMA (whose half-life, ema_kimg, can be most of a short run).
+AUGMENT_POLICY = "color,translation,cutout"
+RECIPE_MODIFIERS = ("da", "ada", "norecon", "noema")
 CHECKPOINT_FRACTIONS = (0.25, 0.5, 1.0)  # of the budget, where each recipe is scored
 CLASSIFIER_MAX_IMAGES = 10_000  # the classifier trains on at most this many real images
 
@@ -73,8 +85,39 @@ def default_with_architecture(source_size: int, architecture: str) -> Recipe:
     return Recipe(f"default_{architecture}", train, default.resolution)
 
 
-def dcgan_reference() -> Recipe:
-    """The TensorFlow tutorial's networks and update with the usual DCGAN optimiser settings."""
+def parse_variant(spec: str) -> tuple[str, tuple[str, ...]]:
+    """'fastgan+ada+norecon' -> ('fastgan', ('ada', 'norecon')); ArtganError if malformed."""
+    architecture, *modifiers = [part.strip() for part in spec.split("+")]
+    unknown = set(modifiers) - set(RECIPE_MODIFIERS)
+    if unknown or {"da", "ada"} <= set(modifiers) or len(set(modifiers)) < len(modifiers):
+        raise ArtganError(
+            f"recipe {spec!r}: ARCHITECTURE[+da|+ada][+norecon][+noema], modifiers from "
+            f"{', '.join(RECIPE_MODIFIERS)} (da and ada exclude each other)"
+        )
+    return architecture, tuple(modifiers)
+
+
+def default_variant(source_size: int, spec: str) -> Recipe:
+    """The default recipe with the architecture and modifiers of ``spec`` (``parse_variant``):
+    ``da`` DiffAugment ``AUGMENT_POLICY`` on every image, ``ada`` the same adaptively,
+    ``norecon`` reconstruction_weight 0, ``noema`` ema_kimg 0."""
+    architecture, modifiers = parse_variant(spec)
+    default = default_with_architecture(source_size, architecture)
+    train = default.train
+    if "da" in modifiers or "ada" in modifiers:
+        train = dataclasses.replace(
+            train, augment=AUGMENT_POLICY, augment_adaptive="ada" in modifiers
+        )
+    if "norecon" in modifiers:
+        train = dataclasses.replace(train, reconstruction_weight=0.0)
+    if "noema" in modifiers:
+        train = dataclasses.replace(train, ema_kimg=0.0)
+    return Recipe(f"default_{spec}", train, default.resolution)
+
+
+def dcgan_reference(resolution: int = SCORE_RESOLUTION) -> Recipe:
+    """The tutorial's networks (28x28) or the DCGAN paper's (64x64), with the usual DCGAN
+    optimiser settings (Adam 2e-4, beta1 0.5, batch 64, the cross-entropy loss)."""
     train = dataclasses.replace(
         TrainConfig(),
         architecture="dcgan",
@@ -90,18 +133,57 @@ def dcgan_reference() -> Recipe:
         conditional=False,
         ema_kimg=0.0,
     )
-    return Recipe("dcgan", train, SCORE_RESOLUTION)
+    return Recipe("dcgan", train, resolution)
 
 
-def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images [N, H, W, 1] at their source size, and int64 labels [N]."""
+def load_dataset(name: str, folder: str = "", channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images [N, H, W, C] at their source size, and int64 labels [N].
+
+    The embedded data sets have one channel; a folder data set (``emoji``) is read from
+    ``folder`` with ``channels`` (``load_image_folder``).
+    """
     if name == "digits":
         pixels, labels = datasets.digit_pixels()
     elif name == "fashion-mnist":
         pixels, labels = datasets.fashion_mnist_pixels()
+    elif name in FOLDER_DATASETS:
+        return load_image_folder(folder_images(name, folder), channels)
     else:
         raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     return pixels[..., None], labels
+
+
+def folder_images(name: str, folder: str) -> list[str]:
+    """The PNGs (FOLDER/CLASS/*.png) of folder data set ``name``; ArtganError naming the flag
+    or folder when there are none."""
+    how = f"`artgan data {name} --out DIR` writes it"
+    if not folder:
+        raise ArtganError(
+            f"the {name} data set is read from a folder: pass --{name}-dir DIR ({how})"
+        )
+    paths = sorted(glob.glob(os.path.join(glob.escape(folder), "*", "*.png")))
+    if not paths:
+        state = "is empty" if os.path.isdir(folder) else "does not exist"
+        raise ArtganError(
+            f"--{name}-dir {folder!r} {state} or has no PNGs in class subfolders ({how})"
+        )
+    return paths
+
+
+def load_image_folder(paths: list[str], channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Same-sized PNGs in one folder per class -> uint8 [N, H, W, channels] and labels [N]
+    (the folders in sorted order). Transparent pixels are composited over the data's
+    background for 1 and 3 channels (as Transform does); 4 keeps the alpha channel."""
+    classes = sorted({os.path.basename(os.path.dirname(path)) for path in paths})
+    index = {name: label for label, name in enumerate(classes)}
+    rgba = np.stack([tf.io.decode_png(tf.io.read_file(path), channels=4).numpy() for path in paths])
+    labels = np.array([index[os.path.basename(os.path.dirname(p))] for p in paths], np.int64)
+    if channels == 4:
+        return rgba, labels
+    rgb = alpha.composite(rgba, DataConfig().background_rgb())
+    if channels == 1:
+        return as_uint8(rgb @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]), labels
+    return rgb, labels
 
 
 def resized(images: np.ndarray, resolution: int) -> np.ndarray:
@@ -146,6 +228,7 @@ class TimedTraining:
         self.images_per_step = global_batch
         self.seconds = 0.0
         self.steps = 0
+        self.last_losses: tuple[float, float] | None = None  # (D, G) after the latest slice
 
     def warm_up(self) -> None:
         """One untimed step, so tracing and compilation are charged to neither recipe."""
@@ -158,7 +241,7 @@ class TimedTraining:
         started = time.perf_counter()
         d_loss = None
         while time.perf_counter() - started < seconds:
-            d_loss, _ = self.trainer.step(next(self._batches))
+            d_loss, g_loss = self.trainer.step(next(self._batches))
             if self.sampled is self.ema.model:
                 self.ema.update()
             self.steps += 1
@@ -168,14 +251,25 @@ class TimedTraining:
                     f"{self.recipe.name}: the D loss is {float(d_loss)} at step {self.steps}"
                 )
         self.seconds += time.perf_counter() - started
+        if d_loss is not None:
+            self.last_losses = (float(d_loss), float(g_loss))
 
-    def sample(self, seeds: np.ndarray) -> np.ndarray:
-        """uint8 images [N, SCORE_RESOLUTION, SCORE_RESOLUTION, C], as served, then resized."""
+    def facts(self) -> dict:
+        """The latest losses and, with ADA, the augmentation probability."""
+        facts = {}
+        if self.last_losses:
+            facts["d_loss"], facts["g_loss"] = self.last_losses
+        if self.trainer.augment_probability is not None:
+            facts["augment_probability"] = float(self.trainer.augment_probability.numpy())
+        return facts
+
+    def sample(self, seeds: np.ndarray, resolution: int = SCORE_RESOLUTION) -> np.ndarray:
+        """uint8 images [N, resolution, resolution, C], as served, then resized."""
         chunks = []
         for start in range(0, len(seeds), 1000):
             batch = tf.constant(seeds[start : start + 1000], tf.int64)
             chunks.append(self.generate_from_seeds(batch)[IMAGES_OUTPUT].numpy())
-        return as_uint8(resized(np.concatenate(chunks), SCORE_RESOLUTION))
+        return as_uint8(resized(np.concatenate(chunks), resolution))
 
 
 @dataclasses.dataclass
@@ -185,6 +279,7 @@ class Scorer:
     network: FeatureNetwork
     reference: RealReference
     config: EvalConfig
+    resolution: int = SCORE_RESOLUTION  # images are scored at this size
 
     def fd(self, images_uint8: np.ndarray) -> dict:
         score = score_images(images_uint8, self.network, self.reference, self.config)
@@ -197,14 +292,19 @@ class Scorer:
 
 
 def build_scorer(
-    images: np.ndarray, labels: np.ndarray, workdir: str, config: EvalConfig, seed: int
+    images: np.ndarray,
+    labels: np.ndarray,
+    workdir: str,
+    config: EvalConfig,
+    seed: int,
+    resolution: int = SCORE_RESOLUTION,
 ) -> tuple[Scorer, dict]:
     """Trains the domain classifier on a train split and references the held-out split."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(images))
     held_out = max(2, len(images) * DataConfig().eval_percent // 100)
     eval_index, train_index = order[:held_out], order[held_out:]
-    real = as_uint8(resized(images, SCORE_RESOLUTION))
+    real = as_uint8(resized(images, resolution))
     classifier = train_domain_classifier(
         real[train_index][:CLASSIFIER_MAX_IMAGES],
         labels[train_index][:CLASSIFIER_MAX_IMAGES],
@@ -232,12 +332,15 @@ def build_scorer(
         "heldout_images": len(eval_index),
         "classifier_heldout_accuracy": classifier.heldout_accuracy,
         "fd_floor_train_vs_heldout": fid_floor,
+        "score_resolution": resolution,
     }
-    return Scorer(network, reference, config), facts
+    return Scorer(network, reference, config, resolution), facts
 
 
-def _grid_path(grids_dir: str, dataset: str, recipe: str, seed: int) -> str:
-    return os.path.join(grids_dir, f"{dataset}_{recipe}_seed{seed}.png")
+def _grid_path(grids_dir: str, dataset: str, recipe: str, seed: int, when: str = "") -> str:
+    """The final grid's path, or with ``when`` (e.g. '25pct') a checkpoint's."""
+    suffix = f"_{when}" if when else ""
+    return os.path.join(grids_dir, f"{dataset}_{recipe}_seed{seed}{suffix}.png")
 
 
 def compare_on(
@@ -249,6 +352,8 @@ def compare_on(
     seeds: tuple[int, ...] = (0,),
     images_and_labels: tuple[np.ndarray, np.ndarray] | None = None,
     also_architectures: tuple[str, ...] = (),
+    also_recipes: tuple[str, ...] = (),
+    folder: str = "",
 ) -> dict:
     """Trains both recipes for ``budget_seconds`` each on ``dataset``, once per training seed;
     their FD over time, and the median final FD of each over the seeds.
@@ -256,14 +361,17 @@ def compare_on(
     One GAN run is a noisy measurement (the reference's final FD varies by tens of points from
     seed to seed), so the aim is judged on the medians. The scorer (classifier, held-out split)
     is the same for every seed. ``also_architectures`` adds the default recipe with each of
-    those architectures.
+    those architectures, ``also_recipes`` with each variant (``default_variant``). ``folder``
+    holds a folder data set (``FOLDER_DATASETS``).
     """
-    images, labels = images_and_labels or load_dataset(dataset)
+    images, labels = images_and_labels or load_dataset(dataset, folder)
+    resolution = SCORE_RESOLUTIONS.get(dataset, SCORE_RESOLUTION)
     with tempfile.TemporaryDirectory() as workdir:
-        scorer, facts = build_scorer(images, labels, workdir, EvalConfig(), seed=0)
+        scorer, facts = build_scorer(images, labels, workdir, EvalConfig(), 0, resolution)
         source_size = images.shape[1]
-        recipes = [default_recipe(source_size), dcgan_reference()]
+        recipes = [default_recipe(source_size), dcgan_reference(resolution)]
         recipes += [default_with_architecture(source_size, a) for a in also_architectures]
+        recipes += [default_variant(source_size, spec) for spec in also_recipes]
         runs = [
             _race(
                 dataset,
@@ -319,8 +427,14 @@ def _race(
                 if run.seconds < target:
                     run.train_for(min(slice_seconds, target - run.seconds))
         for run in runs:
-            point = {"train_seconds": run.seconds, "steps": run.steps}
-            point.update(scorer.fd(run.sample(sample_seeds)))
+            point = {"train_seconds": run.seconds, "steps": run.steps, **run.facts()}
+            point.update(scorer.fd(run.sample(sample_seeds, scorer.resolution)))
+            if fraction < 1.0:
+                when = f"{round(fraction * 100)}pct"
+                point["grid"] = _grid_path(grids_dir, dataset, run.recipe.name, seed, when)
+                grid.save_grid(
+                    run.sample(np.arange(64, dtype=np.int64), scorer.resolution), point["grid"]
+                )
             curves[run.recipe.name].append(point)
             log.info(
                 "%s, seed %d, %s: %.0f s, %d steps, FD %.2f",
@@ -334,7 +448,7 @@ def _race(
     result: dict = {"seed": seed, "recipes": {}}
     for run in runs:
         path = _grid_path(grids_dir, dataset, run.recipe.name, seed)
-        grid.save_grid(run.sample(np.arange(64, dtype=np.int64)), path)
+        grid.save_grid(run.sample(np.arange(64, dtype=np.int64), scorer.resolution), path)
         result["recipes"][run.recipe.name] = {
             "resolution": run.recipe.resolution,
             "conditional": bool(run.num_classes),

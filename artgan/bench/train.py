@@ -56,15 +56,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         help="the recipes take turns training this long (%(default)s)",
     )
+    embedded = [
+        name for name in time_to_quality.DATASETS if name not in time_to_quality.FOLDER_DATASETS
+    ]
     quality.add_argument(
         "--datasets",
-        default=",".join(time_to_quality.DATASETS),
-        help="comma-separated, from: %(default)s",
+        default=",".join(embedded),
+        help=f"comma-separated, from: {', '.join(time_to_quality.DATASETS)} (%(default)s; "
+        "emoji needs --emoji-dir)",
     )
     quality.add_argument(
         "--also-architectures",
         default="",
         help="comma-separated: also train the default recipe with these (e.g. resnet)",
+    )
+    quality.add_argument(
+        "--also-recipes",
+        default="",
+        help="comma-separated ARCHITECTURE[+da|+ada][+norecon][+noema]: also train the default "
+        f"recipe with that architecture, DiffAugment {time_to_quality.AUGMENT_POLICY} on every "
+        "image (da) or adaptive (ada), without D's reconstruction loss (norecon), sampled from "
+        "the raw generator instead of its EMA (noema), e.g. fastgan+ada,fastgan+ada+norecon",
+    )
+    quality.add_argument(
+        "--emoji-dir",
+        default="",
+        help="the emoji data set's folder, as `artgan data emoji --out DIR` writes it",
     )
     quality.add_argument(
         "--samples", type=int, default=10_000, help="generated images scored per point"
@@ -136,12 +153,12 @@ def _images_per_second(step, images: tf.Tensor, steps: int) -> float:
 
 
 def run(args: argparse.Namespace) -> dict:
-    datasets, architectures = _quality_options(args)  # checked before any work starts
+    datasets, architectures, recipes = _quality_options(args)  # checked before any work starts
     result = {}
     if args.only in ("", "throughput"):
         result["throughput"] = throughput(args)
     if args.only in ("", "quality"):
-        result["time_to_quality"] = quality(args, datasets, architectures)
+        result["time_to_quality"] = quality(args, datasets, architectures, recipes)
     return result
 
 
@@ -149,25 +166,42 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def _quality_options(args: argparse.Namespace) -> tuple[list[str], tuple[str, ...]]:
-    """The data sets and extra architectures asked for; ArtganError for unknown ones."""
+def _quality_options(
+    args: argparse.Namespace,
+) -> tuple[list[str], tuple[str, ...], tuple[str, ...]]:
+    """The data sets, extra architectures and recipe variants asked for; ArtganError for
+    unknown ones, and for a folder data set whose folder is not given."""
     datasets, architectures = _names(args.datasets), tuple(_names(args.also_architectures))
+    recipes = tuple(_names(args.also_recipes))
     for flag, names, choices in (
         ("--datasets", datasets, time_to_quality.DATASETS),
         ("--also-architectures", architectures, SCALING_ARCHITECTURES),
     ):
         if set(names) - set(choices):
             raise ArtganError(f"{flag} {','.join(names)!r}: choose from {', '.join(choices)}")
+    for spec in recipes:
+        if time_to_quality.parse_variant(spec)[0] not in SCALING_ARCHITECTURES:
+            raise ArtganError(
+                f"--also-recipes {spec!r}: the architecture must be one of "
+                f"{', '.join(SCALING_ARCHITECTURES)}"
+            )
     if not datasets:
         raise ArtganError("--datasets is empty")
+    if "emoji" in datasets:
+        time_to_quality.folder_images("emoji", args.emoji_dir)  # names what is missing
     if args.budget_seconds <= 0 or args.slice_seconds <= 0 or args.samples < 2 or args.seeds < 1:
         raise ArtganError(
             "--budget-seconds and --slice-seconds must be > 0, --samples >= 2, --seeds >= 1"
         )
-    return datasets, architectures
+    return datasets, architectures, recipes
 
 
-def quality(args: argparse.Namespace, datasets: list[str], architectures: tuple[str, ...]) -> dict:
+def quality(
+    args: argparse.Namespace,
+    datasets: list[str],
+    architectures: tuple[str, ...],
+    recipes: tuple[str, ...] = (),
+) -> dict:
     """Per data set: FD of the default recipe and the reference over the same budget."""
     grids_dir = os.path.splitext(args.out)[0] + "_grids"
     return {
@@ -179,6 +213,8 @@ def quality(args: argparse.Namespace, datasets: list[str], architectures: tuple[
             grids_dir,
             seeds=tuple(range(args.seeds)),
             also_architectures=architectures,
+            also_recipes=recipes,
+            folder=args.emoji_dir if name == "emoji" else "",
         )
         for name in datasets
     }

@@ -1,7 +1,9 @@
 """Generator/discriminator architectures by name (``TrainConfig.architecture``).
 
 ``conv`` (``conv.py``) is the default and scales with the resolution; ``resnet`` has
-spectral-normalised residual blocks; ``dcgan`` is the TensorFlow tutorial's 28x28 pair.
+spectral-normalised residual blocks; ``fastgan`` (16 px and up) has upsample + conv blocks with
+skip-layer excitation and a discriminator that also reconstructs its input (a second output);
+``dcgan`` is the TensorFlow tutorial's 28x28 pair or the DCGAN paper's 64x64 one.
 ``conditional.py`` wraps any of them for class labels.
 """
 
@@ -10,13 +12,14 @@ from __future__ import annotations
 import keras
 
 from artgan.config import ARCHITECTURES
-from artgan.models.networks import conditional, dcgan, resnet
-from artgan.models.networks.blocks import LOGITS_LAYER, num_up_blocks
+from artgan.models.networks import conditional, dcgan, fastgan, resnet
+from artgan.models.networks.blocks import LOGITS_LAYER, RECONSTRUCTION_LAYER, num_up_blocks
 from artgan.models.networks.conv import build_discriminator, build_generator
 
 __all__ = [
     "ARCHITECTURES",
     "LOGITS_LAYER",
+    "RECONSTRUCTION_LAYER",
     "build_discriminator",
     "build_generator",
     "build_networks",
@@ -28,7 +31,8 @@ def build_networks(train, data, num_classes: int = 0) -> tuple[keras.Model, kera
     """(generator, discriminator) for ``train.architecture`` (TrainConfig, DataConfig).
 
     With ``num_classes`` > 0 both are class-conditional (``conditional.py``): the generator
-    takes [latents, labels] and the discriminator [images, labels].
+    takes [latents, labels] and the discriminator [images, labels]. A discriminator returns
+    logits [N, 1], or [logits, reconstruction] when it has a decoder (``fastgan``).
     """
     generator, discriminator = _build_unconditional(train, data, num_classes)
     if not num_classes:
@@ -47,6 +51,9 @@ def _build_unconditional(train, data, num_classes: int) -> tuple[keras.Model, ke
     if train.architecture == "dcgan":
         generator = dcgan.build_generator(latent_dim, res, channels)
         return generator, dcgan.build_discriminator(res, channels)
+    if train.architecture == "fastgan":
+        generator = fastgan.build_generator(latent_dim, res, channels, train.generator_width)
+        return generator, fastgan.build_discriminator(res, channels, train.discriminator_width)
     if train.architecture == "resnet":
         generator = resnet.build_generator(latent_dim, res, channels, train.generator_width)
         return generator, resnet.build_discriminator(res, channels, train.discriminator_width)

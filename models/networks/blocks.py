@@ -1,10 +1,13 @@
-"""What every architecture shares: the discriminator's logits layer and the block count."""
+"""What every architecture shares: the discriminator's output layers and the block count."""
 
 from __future__ import annotations
 
 import math
 
 LOGITS_LAYER = "logits"  # every discriminator's last layer: its input are the image features
+# A discriminator's optional second output (``fastgan``): its reconstruction of the input,
+# downsampled; the trainer adds its MSE on real images to D's loss.
+RECONSTRUCTION_LAYER = "reconstruction"
 
 
 def num_up_blocks(resolution: int) -> int:

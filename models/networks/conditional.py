@@ -23,13 +23,23 @@ def conditional_generator(base: keras.Model, latent_dim: int, num_classes: int) 
 
 
 def projection_discriminator(base: keras.Model, num_classes: int) -> keras.Model:
-    """[images, labels [N]] -> logits: base logit + <embed(label), features>."""
+    """[images, labels [N]] -> logits: base logit + <embed(label), features>.
+
+    A base with a second output (its reconstruction, ``blocks.RECONSTRUCTION_LAYER``) keeps it:
+    [images, labels] -> [logits, reconstruction].
+    """
     logits_layer = base.get_layer(LOGITS_LAYER)
-    trunk = keras.Model(base.inputs, logits_layer.input, name="discriminator_trunk")
+    extras = list(base.outputs[1:])
+    trunk = keras.Model(
+        base.inputs,
+        [logits_layer.input, *extras] if extras else logits_layer.input,
+        name="discriminator_trunk",
+    )
     images = keras.Input(shape=base.input_shape[1:], name="images")
     labels = keras.Input(shape=(), dtype="int32", name="labels")
-    features = trunk(images)
+    features, *extra_outputs = trunk(images) if extras else [trunk(images)]
     embedded = layers.Embedding(num_classes, features.shape[-1], name="label_projection")(labels)
     projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
     logits = layers.Add(dtype="float32")([logits_layer(features), projection])
-    return keras.Model([images, labels], logits, name="conditional_discriminator")
+    outputs = [logits, *extra_outputs] if extras else logits
+    return keras.Model([images, labels], outputs, name="conditional_discriminator")

@@ -5,7 +5,9 @@ replicas. Optimisers go through ``scale_loss``/``apply`` so a ``LossScaleOptimiz
 precision on GPUs) works unchanged. The loss (``losses.LOSSES``), DiffAugment policy (on every
 image, or adaptive: ``ada.py``) and lazy R1 regularisation come from ``AdversarialRecipe``. With
 ``jit_compile`` each replica's step is compiled with XLA (the form MirroredStrategy supports:
-all-reduces become XLA collectives).
+all-reduces become XLA collectives). A discriminator with a second output (``fastgan``'s
+reconstruction of its input) adds ``reconstruction_weight`` times its MSE on the (augmented)
+real images to D's loss; every other use of D reads its logits only.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class AdversarialRecipe:
     # False: D first, then G against the updated D (StyleGAN's alternating update). Steps with
     # a gradient penalty (R1, WGAN-GP) always alternate.
     simultaneous: bool = False
+    # D's reconstruction MSE on real images, when D has a second output; 0 leaves it out.
+    reconstruction_weight: float = 0.0
 
 
 class AdversarialTrainer:
@@ -61,6 +65,7 @@ class AdversarialTrainer:
         self.global_batch_size = global_batch_size
         self.recipe = recipe
         self.conditional = len(generator.inputs) == 2
+        self.reconstructs = len(discriminator.outputs) == 2
         self.adaptive_augment = (
             ada.AdaptiveAugment(recipe.augment_policy, recipe.augment_target, global_batch_size)
             if recipe.augment_policy and recipe.augment_target is not None
@@ -102,18 +107,38 @@ class AdversarialTrainer:
         inputs = [latents, labels] if self.conditional else latents
         return self._augment(self.generator(inputs, training=True))
 
-    def _critic(self, labels):
-        """images -> D logits (for this batch's labels when conditional)."""
+    def _discriminator_outputs(self, labels):
+        """images -> D's outputs (for this batch's labels when conditional)."""
         if self.conditional:
             return lambda images: self.discriminator([images, labels], training=True)
         return lambda images: self.discriminator(images, training=True)
+
+    def _critic(self, labels):
+        """images -> D logits (for this batch's labels when conditional)."""
+        outputs = self._discriminator_outputs(labels)
+        if self.reconstructs:
+            return lambda images: outputs(images)[0]
+        return outputs
+
+    def _real_logits_and_loss(self, real_images: tf.Tensor, labels, critic):
+        """D(real) logits, and the reconstruction term of D's loss per example (None without)."""
+        if not (self.reconstructs and self.recipe.reconstruction_weight):
+            return critic(real_images), None
+        logits, reconstruction = self._discriminator_outputs(labels)(real_images)
+        error = losses.reconstruction_error(reconstruction, real_images)
+        return logits, self.recipe.reconstruction_weight * error
 
     def _simultaneous_step(self, real_images: tf.Tensor, labels):
         critic = self._critic(labels)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake_logits = critic(self._generate(labels, tf.shape(real_images)[0]))
-            real_logits = critic(self._augment(real_images))
-            d_loss = self._average(self.recipe.loss.discriminator(real_logits, fake_logits))
+            real_logits, reconstruction_loss = self._real_logits_and_loss(
+                self._augment(real_images), labels, critic
+            )
+            per_example = self.recipe.loss.discriminator(real_logits, fake_logits)
+            if reconstruction_loss is not None:
+                per_example += reconstruction_loss
+            d_loss = self._average(per_example)
             g_loss = self._average(self.recipe.loss.generator(fake_logits))
             d_scaled = self.discriminator_optimizer.scale_loss(d_loss)
             g_scaled = self.generator_optimizer.scale_loss(g_loss)
@@ -134,8 +159,12 @@ class AdversarialTrainer:
         with tf.GradientTape() as tape:
             fake_images = self._generate(labels, size)
             real_images = self._augment(real_images)
-            real_logits = critic(real_images)
+            real_logits, reconstruction_loss = self._real_logits_and_loss(
+                real_images, labels, critic
+            )
             per_example = recipe.loss.discriminator(real_logits, critic(fake_images))
+            if reconstruction_loss is not None:
+                per_example += reconstruction_loss
             if recipe.loss.gradient_penalty_weight:
                 penalty = losses.wgan_gradient_penalty(critic, real_images, fake_images)
                 per_example += recipe.loss.gradient_penalty_weight * penalty

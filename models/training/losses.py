@@ -65,3 +65,14 @@ def wgan_gradient_penalty(critic, real_images: tf.Tensor, fake_images: tf.Tensor
     interpolates = real_images + mix * (fake_images - real_images)
     norms = tf.sqrt(_input_gradient_norms_squared(critic, interpolates) + 1e-12)
     return tf.square(norms - 1.0)
+
+
+def reconstruction_error(reconstruction: tf.Tensor, images: tf.Tensor) -> tf.Tensor:
+    """Per example mean squared error between a discriminator's ``reconstruction`` and
+    ``images`` resized (antialiased, as Transform resizes) to its size."""
+    reconstruction = tf.cast(reconstruction, tf.float32)
+    size = reconstruction.shape[1:3]
+    target = tf.cast(images, tf.float32)
+    if target.shape[1:3] != size:
+        target = tf.image.resize(target, size, antialias=True)
+    return tf.reduce_mean(tf.square(reconstruction - target), axis=[1, 2, 3])

@@ -68,6 +68,7 @@ def _recipe(train: TrainConfig) -> AdversarialRecipe:
         r1_gamma=train.r1_gamma,
         r1_interval=train.r1_interval,
         simultaneous=train.simultaneous_updates,
+        reconstruction_weight=train.reconstruction_weight,
     )
 
 
