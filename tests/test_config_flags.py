@@ -51,7 +51,8 @@ def test_flags_reach_their_fields():
         "--no-conditional",
         "--generator-width", "32",
         "--r1-gamma", "0.5",
-        "--fid-threshold", "none",
+        "--fid-threshold", "25",
+        "--fid-max-over-floor", "none",
         "--kid-margin", "2.5",
         "--eval-seed", "7",
         "--seed", "3",
@@ -68,7 +69,8 @@ def test_flags_reach_their_fields():
     )
     assert train.augment_adaptive and not train.conditional
     assert (train.generator_width, train.r1_gamma, train.seed) == (32, 0.5, 3)
-    assert evaluation.fid_threshold is None and evaluation.kid_margin == 2.5
+    assert evaluation.fid_threshold == 25 and evaluation.fid_max_over_floor is None
+    assert evaluation.kid_margin == 2.5
     assert (evaluation.seed, evaluation.kid_max_rows) == (7, 500)
     assert config.data.eval_percent == 10
     assert config.beam_args == ("--direct_num_workers=2",)

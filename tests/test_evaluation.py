@@ -29,7 +29,10 @@ from artgan.models.metrics.evaluation import (
 )
 from artgan.models.metrics.feature_network import open_feature_network
 
-ONLY_FID = EvalConfig(fid_threshold=30.0, fid_margin=5.0, kid_threshold=None, kid_margin=None)
+ONLY_FID = EvalConfig(
+    fid_threshold=30.0, fid_max_over_floor=None, fid_margin=5.0, kid_threshold=None, kid_margin=None
+)
+NO_FLOOR = {"fid_max_over_floor": None}
 
 
 def score(fid: float, kid: float = 0.0, inception: float = math.nan) -> ModelScore:
@@ -83,7 +86,12 @@ def test_threshold_and_baseline_must_both_pass():
 )
 def test_kid_threshold_and_margin(kid, baseline_kid, blessed):
     config = EvalConfig(
-        fid_threshold=None, fid_margin=None, kid_threshold=1.0, kid_margin=0.5, is_margin=None
+        fid_threshold=None,
+        fid_margin=None,
+        kid_threshold=1.0,
+        kid_margin=0.5,
+        is_margin=None,
+        **NO_FLOOR,
     )
     baseline = None if baseline_kid is None else score(0.0, baseline_kid)
     assert decide(score(1e6, kid), baseline, config).blessed is blessed
@@ -91,7 +99,12 @@ def test_kid_threshold_and_margin(kid, baseline_kid, blessed):
 
 def test_inception_score_gates_ask_for_at_least():
     config = EvalConfig(
-        fid_threshold=None, kid_threshold=None, is_threshold=5.0, fid_margin=None, kid_margin=None
+        fid_threshold=None,
+        kid_threshold=None,
+        is_threshold=5.0,
+        fid_margin=None,
+        kid_margin=None,
+        **NO_FLOOR,
     )
     assert decide(score(0, 0, 6.0), None, config).blessed is True
     assert decide(score(0, 0, 4.9), None, config).blessed is False
@@ -101,7 +114,7 @@ def test_inception_score_gates_ask_for_at_least():
 
 
 def test_a_missing_class_score_fails_an_is_gate():
-    config = EvalConfig(fid_threshold=None, kid_threshold=None, is_threshold=1.0)
+    config = EvalConfig(fid_threshold=None, kid_threshold=None, is_threshold=1.0, **NO_FLOOR)
     verdict = decide(score(0.0, 0.0, math.nan), None, config)
     assert verdict.blessed is False
 
@@ -114,6 +127,16 @@ def test_fid_relative_to_the_real_floor():
     assert "10.5" in " ".join(verdict.reasons)  # 3 x 3.5, spelled out
 
 
+def test_by_default_fd_is_gated_against_the_floor_not_an_absolute_threshold():
+    defaults = EvalConfig()
+    # An emoji-sized floor: FD 100 is far above any digits-calibrated threshold, yet 7.7x.
+    assert decide(score(100.0, kid=50.0), None, defaults, fid_floor=13.0).blessed is True
+    verdict = decide(score(110.0), None, defaults, fid_floor=13.0)
+    assert verdict.blessed is False
+    assert "floor" in " ".join(verdict.reasons)
+    assert decide(score(1.0), None, defaults).blessed is False  # an unknown floor fails
+
+
 def test_a_feature_network_below_the_accuracy_floor_is_refused():
     config = dataclasses.replace(ONLY_FID, min_classifier_accuracy=0.9)
     assert decide(score(1.0), None, config, heldout_accuracy=0.95).blessed is True
@@ -124,7 +147,12 @@ def test_a_feature_network_below_the_accuracy_floor_is_refused():
 
 def test_no_gates_bless_and_say_so():
     config = EvalConfig(
-        fid_threshold=None, kid_threshold=None, fid_margin=None, kid_margin=None, is_margin=None
+        fid_threshold=None,
+        kid_threshold=None,
+        fid_margin=None,
+        kid_margin=None,
+        is_margin=None,
+        **NO_FLOOR,
     )
     verdict = decide(score(1e9, 1e9), score(0.0, 0.0), config)
     assert verdict.blessed is True

@@ -211,7 +211,9 @@ def test_reference_holds_the_real_floor(statistics, classifier, transformed):
     assert reference.statistics.count == 24
 
 
-CONFIG = EvalConfig(num_samples=60, fid_threshold=1e9, kid_threshold=None, kid_margin=None)
+CONFIG = EvalConfig(
+    num_samples=60, fid_max_over_floor=None, fid_threshold=1e9, kid_threshold=None, kid_margin=None
+)
 
 
 @pytest.fixture(scope="module")

@@ -109,6 +109,15 @@ def test_history_plot_is_valid_svg_with_one_marker_per_run():
     assert "model 3" in labels and "threshold 30" in labels
 
 
+def test_the_plot_draws_the_floor_gate_when_there_is_no_absolute_threshold():
+    floor_gated = record(blessed=True, with_baseline=False)
+    floor_gated["eval_config"] = {"fid_threshold": None, "fid_max_over_floor": 8.0}
+    page = render_report(floor_gated, png_bytes(10), None, HISTORY)
+    assert "8 x floor = 28" in page  # 8 x the floor of 3.5
+    ungated = dict(floor_gated, eval_config={"fid_threshold": None, "fid_max_over_floor": None})
+    assert "floor =" not in render_report(ungated, png_bytes(10), None, HISTORY)
+
+
 def test_history_plot_without_runs_says_so():
     assert "No earlier runs" in history_plot([], "FD")
     assert "No earlier runs" in history_plot([HistoryPoint("m", float("nan"), True)], "FD")

@@ -41,6 +41,6 @@ def tiny_config(home: str, data_dir: str, **eval_overrides) -> PipelineConfig:
             classifier_epochs=2,
             min_classifier_accuracy=0.0,
             kid_threshold=None,
-            **eval_overrides,
+            **{"fid_max_over_floor": None, **eval_overrides},
         ),
     )

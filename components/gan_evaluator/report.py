@@ -83,7 +83,23 @@ def _checks_table(record: dict) -> str:
     return "<table><tr><th>gate</th><th>result</th></tr>" + "".join(rows) + "</table>"
 
 
-def history_plot(points: list[HistoryPoint], title: str, threshold: float | None = None) -> str:
+def fid_limit(record: dict) -> tuple[float | None, str]:
+    """The FD gate to draw across runs: the absolute threshold, else the floor multiple."""
+    config = record["eval_config"]
+    if config.get("fid_threshold") is not None:
+        return config["fid_threshold"], f"threshold {config['fid_threshold']:.3g}"
+    multiple, floor = config.get("fid_max_over_floor"), record["real_floor"].get("fid")
+    if multiple is None or floor is None or not math.isfinite(floor):
+        return None, ""
+    return multiple * floor, f"{multiple:.3g} x floor = {multiple * floor:.3g}"
+
+
+def history_plot(
+    points: list[HistoryPoint],
+    title: str,
+    threshold: float | None = None,
+    threshold_label: str = "",
+) -> str:
     """An inline SVG line plot of FD per run (green: blessed, red: not; ringed: this run)."""
     finite = [p for p in points if math.isfinite(p.fid)]
     if not finite:
@@ -112,12 +128,13 @@ def history_plot(points: list[HistoryPoint], title: str, threshold: float | None
             f'<text x="{PLOT_MARGIN - 6}" y="{y + 4:.1f}" text-anchor="end">{value:.3g}</text>'
         )
     if threshold is not None:
+        label = threshold_label or f"threshold {threshold:.3g}"
         _, y = xy(0, threshold)
         parts.append(
             f'<line x1="{PLOT_MARGIN}" y1="{y:.1f}" x2="{PLOT_MARGIN + inner_w}" y2="{y:.1f}" '
             f'stroke="{FAIL_COLOUR}" stroke-dasharray="4 4"/>'
             f'<text x="{PLOT_MARGIN + inner_w}" y="{y - 4:.1f}" text-anchor="end" '
-            f'fill="{FAIL_COLOUR}">threshold {threshold:.3g}</text>'
+            f'fill="{FAIL_COLOUR}">{html.escape(label)}</text>'
         )
     line = " ".join("{:.1f},{:.1f}".format(*xy(i, p.fid)) for i, p in enumerate(finite))
     parts.append(f'<polyline points="{line}" fill="none" stroke="#555"/>')
@@ -189,7 +206,7 @@ def render_report(
 <h2>Metrics</h2>
 {_metrics_table(record)}
 <h2>{html.escape(fid_name)} across runs</h2>
-{history_plot(history, f"{fid_name} per evaluated model", record["eval_config"]["fid_threshold"])}
+{history_plot(history, f"{fid_name} per evaluated model", *fid_limit(record))}
 <h2>How the numbers were made</h2>
 <table>{settings_rows}</table>
 </body></html>
