@@ -1,7 +1,8 @@
 """Artifact types the evaluation components exchange, and how their contents are read.
 
-- ``FeatureNetworkModel``: a feature network SavedModel (the domain classifier, or random_conv)
-  with custom properties ``feature_network``, ``heldout_accuracy`` and ``num_classes``.
+- ``FeatureNetworkModel``: a trained feature network SavedModel (domain_classifier, contrastive
+  or random_conv) with custom properties ``feature_network``, ``heldout_accuracy`` (a
+  classifier), ``view_match`` (contrastive), ``fallback_reason`` and ``num_classes``.
 - ``RealFeatureStatistics``: the real images of each split in one feature network's space:
   ``<split>_statistics.npz`` (count, mean, scatter in float64) and ``<split>_kid_rows.npy``
   (features for KID, at most ``EvalConfig.kid_max_rows``), plus ``reference.json`` (network,
@@ -31,6 +32,8 @@ from artgan.models.metrics.feature_network import (
 )
 
 REFERENCE_FILE = "reference.json"
+# How a trained network was chosen and how far to trust it: recorded with every metric.
+PROVENANCE_PROPERTIES = ("view_match", "fallback_reason", "refused_classifier_accuracy")
 
 
 class FeatureNetworkModel(types.Artifact):
@@ -116,9 +119,15 @@ def open_network(
         if network_artifact.has_custom_property("heldout_accuracy")
         else math.nan
     )
+    provenance = {
+        name: network_artifact.get_custom_property(name)
+        for name in PROVENANCE_PROPERTIES
+        if network_artifact.has_custom_property(name)
+    }
     return open_feature_network(
         network_artifact.get_string_custom_property("feature_network"),
         classifier_dir=network_artifact.uri,
         heldout_accuracy=accuracy,
         background=background,
+        provenance=provenance,
     )

@@ -185,6 +185,9 @@ def evaluation_components(
             transform_graph=transform_graph,
             epochs=eval_config.classifier_epochs,
             background=background,
+            network=eval_config.feature_network,
+            min_classifier_accuracy=eval_config.min_classifier_accuracy,
+            contrastive_epochs=eval_config.contrastive_epochs,
         )
         components.append(classifier)
         network = classifier.outputs["feature_network"]

@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "train": "artgan.bench.train",
     "evaluate": "artgan.bench.evaluate",
     "ingest": "artgan.bench.ingest",
+    "feature-networks": "artgan.bench.feature_networks",
 }
 
 

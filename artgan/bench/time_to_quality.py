@@ -291,6 +291,33 @@ class Scorer:
         }
 
 
+def heldout_split(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(eval, train) indices: the pipeline's eval share, held out at random."""
+    order = np.random.default_rng(seed).permutation(count)
+    held_out = max(2, count * DataConfig().eval_percent // 100)
+    return order[:held_out], order[held_out:]
+
+
+def scorer_for(
+    network: FeatureNetwork,
+    real: np.ndarray,
+    eval_index: np.ndarray,
+    train_index: np.ndarray,
+    config: EvalConfig,
+    resolution: int,
+) -> Scorer:
+    """Scores against ``real[eval_index]`` in ``network``'s space; the floor is train vs eval."""
+    train_features, _ = network.features_and_probs(real[train_index])
+    eval_features, _ = network.features_and_probs(real[eval_index])
+    reference = RealReference(
+        scores.FeatureStatistics.from_features(eval_features),
+        eval_features[: config.kid_max_rows].astype(np.float32),
+        scores.frechet_distance(train_features, eval_features),
+        0.0,
+    )
+    return Scorer(network, reference, config, resolution)
+
+
 def build_scorer(
     images: np.ndarray,
     labels: np.ndarray,
@@ -300,10 +327,7 @@ def build_scorer(
     resolution: int = SCORE_RESOLUTION,
 ) -> tuple[Scorer, dict]:
     """Trains the domain classifier on a train split and references the held-out split."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(images))
-    held_out = max(2, len(images) * DataConfig().eval_percent // 100)
-    eval_index, train_index = order[:held_out], order[held_out:]
+    eval_index, train_index = heldout_split(len(images), seed)
     real = as_uint8(resized(images, resolution))
     classifier = train_domain_classifier(
         real[train_index][:CLASSIFIER_MAX_IMAGES],
@@ -318,23 +342,15 @@ def build_scorer(
         classifier_dir=export_classifier(classifier, os.path.join(workdir, "classifier")),
         heldout_accuracy=classifier.heldout_accuracy,
     )
-    train_features, _ = network.features_and_probs(real[train_index])
-    eval_features, _ = network.features_and_probs(real[eval_index])
-    fid_floor = scores.frechet_distance(train_features, eval_features)
-    reference = RealReference(
-        scores.FeatureStatistics.from_features(eval_features),
-        eval_features[: config.kid_max_rows].astype(np.float32),
-        fid_floor,
-        0.0,
-    )
+    scorer = scorer_for(network, real, eval_index, train_index, config, resolution)
     facts = {
         "real_images": len(images),
         "heldout_images": len(eval_index),
         "classifier_heldout_accuracy": classifier.heldout_accuracy,
-        "fd_floor_train_vs_heldout": fid_floor,
+        "fd_floor_train_vs_heldout": scorer.reference.fid_floor,
         "score_resolution": resolution,
     }
-    return Scorer(network, reference, config, resolution), facts
+    return scorer, facts
 
 
 def _grid_path(grids_dir: str, dataset: str, recipe: str, seed: int, when: str = "") -> str:

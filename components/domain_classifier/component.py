@@ -1,4 +1,4 @@
-"""DomainClassifier: trains the evaluator's feature network on the labelled real images."""
+"""DomainClassifier: trains the evaluator's feature network on the real images."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from artgan.components.domain_classifier.executor import Executor
 from artgan.components.feature_artifacts import FeatureNetworkModel
-from artgan.config import DataConfig
+from artgan.config import DataConfig, EvalConfig
 
 
 class DomainClassifierSpec(types.ComponentSpec):
@@ -18,6 +18,10 @@ class DomainClassifierSpec(types.ComponentSpec):
         "seed": ExecutionParameter(type=int),
         # data.background ("#rrggbb"): what RGBA images are flattened onto
         "background": ExecutionParameter(type=str, optional=True),
+        # eval.feature_network: auto | domain_classifier | contrastive
+        "network": ExecutionParameter(type=str, optional=True),
+        "min_classifier_accuracy": ExecutionParameter(type=float, optional=True),
+        "contrastive_epochs": ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {
         "examples": ChannelParameter(type=standard_artifacts.Examples),  # transformed
@@ -27,12 +31,15 @@ class DomainClassifierSpec(types.ComponentSpec):
 
 
 class DomainClassifier(base_component.BaseComponent):
-    """Trains a small CNN on the train split's labels; exports it as a SavedModel.
+    """Trains the evaluator's feature network and exports it as a SavedModel.
 
-    Its penultimate features give FD/KD and its softmax a classifier score. The output
-    FeatureNetworkModel carries ``feature_network`` ("domain_classifier", or "random_conv" when
-    the images have no class labels), ``heldout_accuracy`` (on the eval split) and
-    ``num_classes``. Deterministic for the same inputs and parameters, so a cached run reuses it.
+    ``network`` auto: a small CNN classifying the train split's labels, kept when its eval-split
+    accuracy reaches ``min_classifier_accuracy``; otherwise (or without labels) a contrastive
+    network trained on the images themselves (models/metrics/network_choice.py). The output
+    FeatureNetworkModel carries ``feature_network`` (domain_classifier, contrastive, or
+    random_conv when domain_classifier is forced on unlabelled images), ``heldout_accuracy``
+    (a kept classifier), ``view_match`` (contrastive), ``fallback_reason`` and ``num_classes``.
+    Deterministic for the same inputs and parameters, so a cached run reuses it.
     """
 
     SPEC_CLASS = DomainClassifierSpec
@@ -45,6 +52,9 @@ class DomainClassifier(base_component.BaseComponent):
         epochs: int,
         seed: int = 0,
         background: str = DataConfig().background,
+        network: str = EvalConfig().feature_network,
+        min_classifier_accuracy: float = EvalConfig().min_classifier_accuracy,
+        contrastive_epochs: int = EvalConfig().contrastive_epochs,
     ):
         super().__init__(
             spec=DomainClassifierSpec(
@@ -53,6 +63,9 @@ class DomainClassifier(base_component.BaseComponent):
                 epochs=epochs,
                 seed=seed,
                 background=background,
+                network=network,
+                min_classifier_accuracy=min_classifier_accuracy,
+                contrastive_epochs=contrastive_epochs,
                 feature_network=types.Channel(type=FeatureNetworkModel),
             )
         )

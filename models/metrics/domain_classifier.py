@@ -33,10 +33,13 @@ PREPROCESSING = {
 
 @dataclasses.dataclass
 class TrainedClassifier:
-    name: str  # "domain_classifier" or "random_conv"
-    model: keras.Model  # uint8-valued float images -> (features, probs)
+    """A trained feature network, ready to export."""
+
+    name: str  # "domain_classifier", "random_conv" or "contrastive"
+    model: keras.Model  # uint8-valued float images -> (features, probs), or features alone
     heldout_accuracy: float | None
-    num_classes: int
+    num_classes: int  # 0: no class scores (the exported probs are one constant column)
+    view_match: float | None = None  # contrastive only: the held-out view match
 
 
 def _network(image_shape: tuple[int, int, int], num_classes: int, seed: int) -> keras.Model:
@@ -96,6 +99,8 @@ def train_domain_classifier(
 def export_classifier(classifier: TrainedClassifier, export_dir: str) -> str:
     """Writes the network as a SavedModel: ``serving_default`` uint8 images -> features, probs.
 
+    A network without classes exports probs as one constant column.
+
     Through ``keras.export.ExportArchive`` (see ``export.py``): it loads and runs through TF
     Serving's session loader as well as ``tf.saved_model.load``.
     """
@@ -103,7 +108,11 @@ def export_classifier(classifier: TrainedClassifier, export_dir: str) -> str:
     _, height, width, channels = model.input_shape
 
     def features_and_probs(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        features, probs = model(tf.cast(images, tf.float32), training=False)
+        outputs = model(tf.cast(images, tf.float32), training=False)
+        if isinstance(outputs, (list, tuple)):
+            features, probs = outputs
+        else:  # no classes: one constant column keeps the signature's shape
+            features, probs = outputs, tf.ones_like(outputs[:, :1])
         return {FEATURES_OUTPUT: features, PROBS_OUTPUT: probs}
 
     archive = keras.export.ExportArchive()

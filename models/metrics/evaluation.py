@@ -212,8 +212,9 @@ def decide(
             f"eval.min_classifier_accuracy {config.min_classifier_accuracy:.4g}",
         )
         if not check.passed:
-            text = f"{check.text}: the feature network is refused (raise eval.classifier_epochs"
-            check = dataclasses.replace(check, text=f"{text} or label more images)")
+            text = f"{check.text}: the feature network is refused (--feature-network auto scores"
+            text += " with a contrastive network instead; or raise --classifier-epochs)"
+            check = dataclasses.replace(check, text=text)
         checks.append(check)
     for metric, limit, comparison in (
         ("fid", config.fid_threshold, "<="),

@@ -5,8 +5,10 @@
 - ``domain_classifier``: a classifier trained on the labelled real images
   (``domain_classifier.py``, the DomainClassifier component); its numbers are called
   FD, KD and CS (classifier score) with the network's name, never plain FID/IS.
-- ``random_conv``: the same network at a fixed random initialisation, for unlabelled images;
-  no class score.
+- ``contrastive``: a network trained on the real images themselves, without labels
+  (``contrastive.py``); no class score.
+- ``random_conv``: the classifier's network at a fixed random initialisation (a forced
+  domain_classifier on unlabelled images); no class score.
 
 Every network takes uint8 images, quantised exactly as served images, so generated and real
 images meet the network through the same fixed, recorded preprocessing. RGBA images are
@@ -28,12 +30,14 @@ from artgan.models.metrics import domain_classifier, inception
 INCEPTION_2015 = "inception_2015"
 DOMAIN_CLASSIFIER = "domain_classifier"
 RANDOM_CONV = "random_conv"
+CONTRASTIVE = "contrastive"
+TRAINED_NETWORKS = (DOMAIN_CLASSIFIER, RANDOM_CONV, CONTRASTIVE)  # SavedModels from the pipeline
 DEFAULT_BACKGROUND = DataConfig().background_rgb()
 
 
 @dataclasses.dataclass
 class FeatureNetwork:
-    name: str  # inception_2015 | domain_classifier | random_conv; part of every metric's name
+    name: str  # inception_2015 or one of TRAINED_NETWORKS; part of every metric's name
     compute: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # one uint8 batch
     description: dict  # preprocessing and provenance, recorded with every metric
     heldout_accuracy: float | None = None  # domain_classifier only
@@ -42,7 +46,7 @@ class FeatureNetwork:
 
     @property
     def has_class_scores(self) -> bool:
-        return self.name != RANDOM_CONV
+        return self.name in (INCEPTION_2015, DOMAIN_CLASSIFIER)
 
     def features_and_probs(self, images_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 images [N, H, W, C] -> (float64 features [N, D], float64 probs [N, K])."""
@@ -78,10 +82,12 @@ def open_feature_network(
     inception_graph_path: str = "",
     heldout_accuracy: float | None = None,
     background: tuple[int, int, int] = DEFAULT_BACKGROUND,
+    provenance: dict | None = None,
 ) -> FeatureNetwork:
-    """Loads a network: the Inception graph from its path, a classifier from its SavedModel.
+    """Loads a network: the Inception graph from its path, a trained one from its SavedModel.
 
-    ``background`` (data.background) is what RGBA images are flattened onto.
+    ``background`` (data.background) is what RGBA images are flattened onto; ``provenance``
+    (how a trained network was chosen and how far to trust it) joins its description.
     """
     red, green, blue = background
     flattening = {"alpha": f"RGBA flattened onto #{red:02x}{green:02x}{blue:02x}"}
@@ -89,13 +95,14 @@ def open_feature_network(
         compute, description = inception.load_inception_2015(inception_graph_path)
         description = {**description, **flattening}
         return FeatureNetwork(name, compute, description, batch_size=100, background=background)
-    if name in (DOMAIN_CLASSIFIER, RANDOM_CONV):
+    if name in TRAINED_NETWORKS:
         if heldout_accuracy is not None and math.isnan(heldout_accuracy):
             heldout_accuracy = None
         description = {
             "saved_model": classifier_dir,
             **domain_classifier.PREPROCESSING,
             **flattening,
+            **(provenance or {}),
         }
         return FeatureNetwork(
             name,
