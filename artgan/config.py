@@ -275,6 +275,9 @@ class EvalConfig:
     fid_threshold: float | None = None  # FD at most this
     kid_threshold: float | None = None  # KID at most this
     is_threshold: float | None = None  # IS (classifier score) at least this
+    # The share of generated images that are near-copies of a training image at most this
+    # (about 0.05 for a model as novel as held-out images; models/metrics/fidelity.py).
+    max_copy_rate: float | None = None
     # Against the latest blessed model, rescored on the same images and seeds.
     fid_margin: float | None = 5.0  # FD at most the baseline's + this
     kid_margin: float | None = 3.0  # KID at most the baseline's + this
@@ -311,6 +314,7 @@ class EvalConfig:
             "fid_max_over_floor",
             "kid_threshold",
             "is_threshold",
+            "max_copy_rate",
             "fid_margin",
             "kid_margin",
             "is_margin",

@@ -145,6 +145,19 @@ def test_a_feature_network_below_the_accuracy_floor_is_refused():
     assert "refused" in " ".join(verdict.reasons)
 
 
+def test_the_memorisation_gate_refuses_a_model_that_copies_its_training_images():
+    config = dataclasses.replace(ONLY_FID, max_copy_rate=0.1)
+    novel = dataclasses.replace(score(1.0), copy_rate=0.06)
+    copier = dataclasses.replace(score(1.0), copy_rate=0.4)
+    assert decide(novel, None, config).blessed is True
+    verdict = decide(copier, None, config)
+    assert verdict.blessed is False
+    assert "near-copy share 0.4" in " ".join(verdict.reasons)
+    unmeasured = decide(score(1.0), None, config)  # no training features: NaN fails the gate
+    assert unmeasured.blessed is False
+    assert decide(copier, None, ONLY_FID).blessed is True  # off by default
+
+
 def test_no_gates_bless_and_say_so():
     config = EvalConfig(
         fid_threshold=None,

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import os
 from typing import Any
 
@@ -58,6 +59,25 @@ def _history(blessings: list[types.Artifact], network_name: str) -> list[History
             )
         )
     return points
+
+
+CANDIDATE_PROPERTIES = (
+    "fid",
+    "kid",
+    "kid_std",
+    "inception_score",
+    "inception_score_std",
+    "density",
+    "coverage",
+    "copy_rate",
+)
+
+
+def _set_float(artifact: types.Artifact, key: str, value: float) -> None:
+    """A float custom property, left out when it is NaN (no class score, say): MLMD's SQLite
+    store cannot hold NaN, and readers take a missing number as not measured."""
+    if math.isfinite(value):
+        artifact.set_float_custom_property(key, value)
 
 
 def _score_record(model: types.Artifact, score: ModelScore) -> dict:
@@ -138,21 +158,19 @@ class Executor(base_executor.BaseExecutor):
         blessing.set_int_custom_property("blessed", int(record["blessed"]))
         blessing.set_int_custom_property("current_model_id", model.id)
         blessing.set_string_custom_property("current_model", model.uri)
-        for key in ("fid", "kid", "kid_std", "inception_score", "inception_score_std"):
-            blessing.set_float_custom_property(key, candidate[key])
+        for key in CANDIDATE_PROPERTIES:
+            _set_float(blessing, key, candidate[key])
         blessing.set_int_custom_property("num_samples", record["num_samples"])
-        blessing.set_float_custom_property("real_fid_floor", record["real_floor"]["fid"])
-        blessing.set_float_custom_property("real_kid_floor", record["real_floor"]["kid"])
+        _set_float(blessing, "real_fid_floor", record["real_floor"]["fid"])
+        _set_float(blessing, "real_kid_floor", record["real_floor"]["kid"])
         blessing.set_string_custom_property("feature_network", network.name)
         if network.heldout_accuracy is not None:
-            blessing.set_float_custom_property(
-                "feature_network_heldout_accuracy", network.heldout_accuracy
-            )
+            _set_float(blessing, "feature_network_heldout_accuracy", network.heldout_accuracy)
         if baseline is not None:
             blessing.set_int_custom_property("baseline_model_id", baseline.id)
             blessing.set_string_custom_property("baseline_model", baseline.uri)
             for key in ("fid", "kid", "inception_score"):
-                blessing.set_float_custom_property(f"baseline_{key}", record["baseline"][key])
+                _set_float(blessing, f"baseline_{key}", record["baseline"][key])
 
     @staticmethod
     def _write_files(

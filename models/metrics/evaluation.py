@@ -18,7 +18,7 @@ import tensorflow as tf
 from artgan.config import EvalConfig
 from artgan.contract import IMAGES_OUTPUT, SEEDS_INPUT
 from artgan.models import export
-from artgan.models.metrics import scores
+from artgan.models.metrics import fidelity, scores
 from artgan.models.metrics.feature_network import FeatureNetwork, metric_names
 
 GENERATE_CHUNK = 500
@@ -33,6 +33,8 @@ class RealReference:
     kid_rows: np.ndarray  # eval split features (at most EvalConfig.kid_max_rows), for KID
     fid_floor: float  # FD between the train and eval splits: the best a model can expect
     kid_floor: float  # KID between the train and eval splits
+    # Train split features (at most EvalConfig.kid_max_rows), for memorisation; None: not scored.
+    train_rows: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +47,13 @@ class ModelScore:
     num_samples: int = 0
     # Generated images per class, by the classifier's argmax: shows dropped modes at a glance.
     class_histogram: tuple[int, ...] = ()
+    # Against the eval split (fidelity.py): about 1 and up to 1 for a model like the real data.
+    density: float = math.nan
+    coverage: float = math.nan
+    # Share of near-copies of a training image (about 0.05 for a model as novel as held-out
+    # images), and the distance below which an image counts as one; NaN without train rows.
+    copy_rate: float = math.nan
+    copy_distance: float = math.nan
 
 
 @dataclasses.dataclass
@@ -59,8 +68,8 @@ class ScoreTimings:
 
 @dataclasses.dataclass(frozen=True)
 class Check:
-    metric: str  # fid | kid | inception_score | classifier_accuracy
-    kind: str  # threshold | floor | baseline | refusal
+    metric: str  # fid | kid | inception_score | classifier_accuracy | copy_rate
+    kind: str  # threshold | floor | baseline | refusal | memorisation
     value: float
     comparison: str  # "<=" or ">="
     limit: float
@@ -165,12 +174,29 @@ def _score(
         subset_size=config.kid_subset_size,
         seed=config.seed,
     )
+    density, coverage = fidelity.density_coverage(reference.kid_rows, kid_rows)
+    copies = fidelity.Memorisation(math.nan, math.nan)
+    if reference.train_rows is not None:
+        copies = fidelity.memorisation(reference.train_rows, reference.kid_rows, kid_rows)
+    per_image = {
+        "density": density,
+        "coverage": coverage,
+        "copy_rate": copies.copy_rate,
+        "copy_distance": copies.copy_distance,
+    }
     if not network.has_class_scores:
-        return ModelScore(fid, kid, kid_std, math.nan, math.nan, statistics.count)
+        return ModelScore(fid, kid, kid_std, math.nan, math.nan, statistics.count, **per_image)
     score, std = scores.inception_score(probs, splits=min(10, len(probs)))
     histogram = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1])
     return ModelScore(
-        fid, kid, kid_std, score, std, statistics.count, tuple(int(c) for c in histogram)
+        fid,
+        kid,
+        kid_std,
+        score,
+        std,
+        statistics.count,
+        tuple(int(c) for c in histogram),
+        **per_image,
     )
 
 
@@ -199,7 +225,11 @@ def decide(
     FD against a multiple of the real-vs-real floor; and, with a baseline, each metric not worse
     than the baseline's by more than its margin. A NaN value fails any gate on it.
     """
-    names = {**metric_names(network_name), "classifier_accuracy": "feature network accuracy"}
+    names = {
+        **metric_names(network_name),
+        "classifier_accuracy": "feature network accuracy",
+        "copy_rate": "near-copy share",
+    }
     checks: list[Check] = []
     if heldout_accuracy is not None:
         check = _check(
@@ -225,6 +255,18 @@ def decide(
             value = getattr(candidate, metric)
             text = f"threshold {limit:.4g}"
             checks.append(_check(metric, "threshold", value, comparison, limit, names, text))
+    if config.max_copy_rate is not None:
+        checks.append(
+            _check(
+                "copy_rate",
+                "memorisation",
+                candidate.copy_rate,
+                "<=",
+                config.max_copy_rate,
+                names,
+                f"eval.max_copy_rate {config.max_copy_rate:.4g}",
+            )
+        )
     if config.fid_max_over_floor is not None:
         limit = config.fid_max_over_floor * fid_floor
         checks.append(
