@@ -4,27 +4,34 @@
   or random_conv) with custom properties ``feature_network``, ``heldout_accuracy`` (a
   classifier), ``view_match`` (contrastive), ``fallback_reason`` and ``num_classes``.
 - ``RealFeatureStatistics``: the real images of each split in one feature network's space:
-  ``<split>_statistics.npz`` (count, mean, scatter in float64) and ``<split>_kid_rows.npy``
-  (features for KID, at most ``EvalConfig.kid_max_rows``), plus ``reference.json`` (network,
-  preprocessing, counts); custom properties ``feature_network``, ``num_train_images``,
-  ``num_eval_images``.
+  ``<split>_statistics.npz`` (count, mean, scatter in float64), ``<split>_kid_rows.npy``
+  (features for KID and memorisation, at most ``EvalConfig.kid_max_rows``) and
+  ``<split>_kid_digests.json`` (``image_digest`` of each row's image, to find it again), plus
+  ``reference.json`` (network, preprocessing, counts); custom properties ``feature_network``,
+  ``num_train_images``, ``num_eval_images``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_transform as tft
 from tfx import types
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
 
 from artgan.config import EvalConfig
 from artgan.errors import ArtganError
+from artgan.models.data.preprocessing import IMAGE_KEY
 from artgan.models.metrics import scores
-from artgan.models.metrics.evaluation import RealReference
+from artgan.models.metrics.evaluation import RealReference, to_uint8
 from artgan.models.metrics.feature_network import (
     INCEPTION_2015,
     FeatureNetwork,
@@ -56,8 +63,21 @@ def kid_rows_path(uri: str, split: str) -> str:
     return os.path.join(uri, f"{split}_kid_rows.npy")
 
 
+def kid_digests_path(uri: str, split: str) -> str:
+    return os.path.join(uri, f"{split}_kid_digests.json")
+
+
+def image_digest(image_uint8: np.ndarray) -> str:
+    """Names one transformed uint8 image [H, W, C] by its pixels."""
+    return hashlib.sha1(np.ascontiguousarray(image_uint8).tobytes()).hexdigest()
+
+
 def write_split(
-    uri: str, split: str, statistics: scores.FeatureStatistics, kid_rows: np.ndarray
+    uri: str,
+    split: str,
+    statistics: scores.FeatureStatistics,
+    kid_rows: np.ndarray,
+    kid_digests: list[str],
 ) -> None:
     tf.io.gfile.makedirs(uri)
     for path, write in (
@@ -68,6 +88,28 @@ def write_split(
         write(buffer)
         with tf.io.gfile.GFile(path, "wb") as f:
             f.write(buffer.getvalue())
+    io_utils.write_string_file(kid_digests_path(uri, split), json.dumps(list(kid_digests)))
+
+
+def read_kid_digests(uri: str, split: str) -> list[str] | None:
+    """The image digests of the split's KID rows, in row order; None for older artifacts."""
+    path = kid_digests_path(uri, split)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def transformed_images(
+    examples: types.Artifact, transform_uri: str, split: str, batch_size: int = 256
+) -> Iterator[np.ndarray]:
+    """The split's transformed images as uint8 batches [B, H, W, C], in file order."""
+    spec = tft.TFTransformOutput(transform_uri).transformed_feature_spec()
+    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+    records = tf.data.TFRecordDataset(tf.io.gfile.glob(pattern), compression_type="GZIP")
+    for batch in records.batch(batch_size):
+        parsed = tf.io.parse_example(batch, {IMAGE_KEY: spec[IMAGE_KEY]})
+        yield to_uint8(parsed[IMAGE_KEY].numpy())
 
 
 def read_split(uri: str, split: str) -> tuple[scores.FeatureStatistics, np.ndarray]:
@@ -95,7 +137,7 @@ def read_reference(statistics: types.Artifact, config: EvalConfig) -> RealRefere
         seed=config.seed,
     )
     fid_floor = scores.frechet_distance(train, evaluation)
-    return RealReference(evaluation, eval_rows, fid_floor, kid_floor)
+    return RealReference(evaluation, eval_rows, fid_floor, kid_floor, train_rows=train_rows)
 
 
 def read_description(statistics: types.Artifact) -> dict:

@@ -216,5 +216,7 @@ def evaluation_components(
         history=history,
         eval_config=to_json(eval_config),
         background=background,
+        examples=examples,
+        transform_graph=transform_graph,
     )
     return [*components, statistics, evaluator]

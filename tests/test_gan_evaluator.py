@@ -127,10 +127,14 @@ def generator_model(root, artifact_id: int, scale: float) -> standard_artifacts.
     return model
 
 
-def evaluate(tmp_path, statistics, classifier, model, config, baseline=None, history=()):
+def evaluate(
+    tmp_path, statistics, classifier, model, config, baseline=None, history=(), transformed=None
+):
     blessing = standard_artifacts.ModelBlessing()
     blessing.uri = str(tmp_path / f"blessing_{model.id}")
     inputs = {"model": [model], "statistics": [statistics], "feature_network": [classifier]}
+    if transformed is not None:
+        inputs["examples"], inputs["transform_graph"] = [transformed[0]], [transformed[1]]
     if baseline is not None:
         inputs["baseline_model"] = [baseline]
     inputs["history"] = list(history)
@@ -179,12 +183,13 @@ def test_kid_rows_do_not_depend_on_the_order_beam_delivers_batches():
             parts.append(accumulator)
         return combine.extract_output(combine.merge_accumulators(parts))
 
-    first_stats, first_rows = summarize([0, 1, 2], 3)
-    second_stats, second_rows = summarize([2, 0, 1], 1)
+    first_stats, first_rows, first_digests = summarize([0, 1, 2], 3)
+    second_stats, second_rows, second_digests = summarize([2, 0, 1], 1)
     np.testing.assert_array_equal(first_rows, second_rows)
     assert first_rows.shape == (5, 3)
     smallest = sorted(range(12), key=lambda i: digests[i])[:5]
     np.testing.assert_array_equal(first_rows, rows[smallest])
+    assert first_digests == second_digests == [digests[i] for i in smallest]
     assert first_stats.count == second_stats.count == 12
     np.testing.assert_allclose(first_stats.covariance, np.cov(rows, rowvar=False), rtol=1e-10)
 
@@ -264,6 +269,85 @@ def test_baseline_is_rescored_and_gates_the_candidate(tmp_path, first, statistic
     assert page.count("data:image/png;base64,") == 2
 
 
+def copying_model(root, artifact_id: int, image: np.ndarray) -> standard_artifacts.Model:
+    """A generator that draws ``image`` (uint8 [8, 8, 1]) for every seed: a pure memoriser."""
+    dense = keras.layers.Dense(64)
+    generator = keras.Sequential([keras.Input((4,)), dense, keras.layers.Reshape((8, 8, 1))])
+    dense.set_weights([np.zeros((4, 64), np.float32), image.reshape(-1) / 127.5 - 1.0])
+    model = standard_artifacts.Model()
+    model.uri = str(root / f"model_{artifact_id}")
+    model.id = artifact_id
+    export_generator(generator, 4, os.path.join(model.uri, "Format-Serving"))
+    return model
+
+
+def test_near_copies_of_training_images_are_counted_shown_and_gated(
+    tmp_path, statistics, classifier, transformed
+):
+    copier = copying_model(tmp_path, 13, transformed[2]["train"][3])
+    config = dataclasses.replace(CONFIG, max_copy_rate=0.5)
+    blessing = evaluate(tmp_path, statistics, classifier, copier, config, transformed=transformed)
+    assert blessing.get_float_custom_property("copy_rate") == 1.0
+    assert blessing.get_int_custom_property("blessed") == 0
+    with open(os.path.join(blessing.uri, "metrics.json")) as f:
+        record = json.load(f)
+    pairs = record["nearest_training_images"]
+    assert len(pairs) == 16 and all(pair["copy"] for pair in pairs)
+    assert max(pair["distance"] for pair in pairs) < 1e-3
+    with open(os.path.join(blessing.uri, "evaluation.html")) as f:
+        page = f.read()
+    assert "near-copies of training images" in page
+    assert "counts as a near-copy: 16 of 16 here" in page
+    assert page.count('class="near-copy"') == 16
+
+
+def test_a_new_drawing_is_not_a_copy(tmp_path, statistics, classifier, transformed, first):
+    model, _ = first
+    blessing = evaluate(tmp_path, statistics, classifier, model, CONFIG, transformed=transformed)
+    with open(os.path.join(blessing.uri, "metrics.json")) as f:
+        record = json.load(f)
+    assert record["candidate"]["copy_rate"] < 0.5
+    assert 0 <= record["candidate"]["coverage"] <= 1 and record["candidate"]["density"] >= 0
+    distances = [pair["distance"] for pair in record["nearest_training_images"]]
+    assert len(distances) == 16 and min(distances) > 0
+
+
+def test_a_score_without_class_scores_is_stored_without_nan(tmp_path, first, classifier):
+    """MLMD's SQLite store refuses NaN; a network without class scores has no IS."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    blessing = standard_artifacts.ModelBlessing()
+    record = {
+        "blessed": True,
+        "candidate": {
+            "fid": 1.0,
+            "kid": 0.1,
+            "kid_std": 0.01,
+            "inception_score": float("nan"),
+            "inception_score_std": float("nan"),
+            "density": 1.0,
+            "coverage": 0.9,
+            "copy_rate": float("nan"),
+        },
+        "num_samples": 10,
+        "real_floor": {"fid": 0.5, "kid": 0.0},
+    }
+    network = open_feature_network("domain_classifier", classifier_dir=classifier.uri)
+    EvaluatorExecutor._record_properties(blessing, record, first[0], None, network)
+    assert blessing.has_custom_property("fid")
+    assert not blessing.has_custom_property("inception_score")
+    assert not blessing.has_custom_property("copy_rate")
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(tmp_path / "mlmd.sqlite")
+    connection.sqlite.connection_mode = 3  # READWRITE_OPENCREATE
+    store = metadata_store.MetadataStore(connection)
+    blessing.type_id = store.put_artifact_type(blessing.artifact_type)
+    [stored_id] = store.put_artifacts([blessing.mlmd_artifact])
+    [stored] = store.get_artifacts_by_id([stored_id])
+    assert stored.custom_properties["fid"].double_value == 1.0
+
+
 # --- wiring -------------------------------------------------------------------------------------
 
 
@@ -281,7 +365,14 @@ def test_the_default_pipeline_trains_a_classifier_and_plots_history(tmp_path):
     components = pipeline_components(tmp_path)
     assert {"DomainClassifier", "RealFeatureStatisticsGen", HISTORY_RESOLVER_ID} <= set(components)
     evaluator_inputs = components["GanEvaluator"].inputs
-    assert {"feature_network", "statistics", "baseline_model", "history"} <= set(evaluator_inputs)
+    assert {
+        "feature_network",
+        "statistics",
+        "baseline_model",
+        "history",
+        "examples",
+        "transform_graph",
+    } <= set(evaluator_inputs)
 
 
 def test_with_the_inception_graph_there_is_no_classifier(tmp_path):

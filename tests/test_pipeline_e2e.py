@@ -152,7 +152,11 @@ def test_two_runs_bless_push_serve_then_gate_against_baseline(tmp_path, tiny_dig
     assert os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
     assert os.path.isfile(os.path.join(first.model_run_uri, "samples", "final.png"))
     assert os.path.isfile(os.path.join(version_dir, "assets.extra", "train_config.json"))
-    assert os.path.isfile(os.path.join(first.blessing_uri, "metrics.json"))
+    with open(os.path.join(first.blessing_uri, "metrics.json")) as f:
+        record = json.load(f)
+    # The nearest training image of each preview sample was read back from Transform's output.
+    assert len(record["nearest_training_images"]) == 16
+    assert 0.0 <= blessing.custom_properties["copy_rate"].double_value <= 1.0
 
     check_pushed_version_serves_everywhere(version_dir, tmp_path)
     serving_check = _artifacts_of_type(store, "InfraBlessing")[0]

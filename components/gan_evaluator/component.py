@@ -26,6 +26,10 @@ class GanEvaluatorSpec(types.ComponentSpec):
         "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
         # Earlier blessings (RecentBlessingsStrategy), plotted in evaluation.html.
         "history": ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
+        # The transformed examples and their graph: the nearest training image of each
+        # sample is read from them for evaluation.html.
+        "examples": ChannelParameter(type=standard_artifacts.Examples, optional=True),
+        "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph, optional=True),
     }
     OUTPUTS = {"blessing": ChannelParameter(type=standard_artifacts.ModelBlessing)}
 
@@ -37,8 +41,10 @@ class GanEvaluator(base_component.BaseComponent):
     seeds and scored against the same real reference. The ModelBlessing carries int custom
     properties ``blessed``, ``current_model_id`` (read by the Pusher and
     LatestBlessedModelStrategy) and ``baseline_model_id`` (when any), floats ``fid``, ``kid``,
-    ``inception_score`` (and the baseline's and real floor's), string ``feature_network``, and
-    holds ``metrics.json``, ``evaluation.html`` and the sample grids.
+    ``inception_score``, ``density``, ``coverage``, ``copy_rate`` (and the baseline's and real
+    floor's), string ``feature_network``, and holds ``metrics.json``, ``evaluation.html`` and
+    the sample grids; with ``examples`` and ``transform_graph`` the report shows each sample's
+    nearest training image.
     """
 
     SPEC_CLASS = GanEvaluatorSpec
@@ -53,6 +59,8 @@ class GanEvaluator(base_component.BaseComponent):
         baseline_model: types.BaseChannel | None = None,
         history: types.BaseChannel | None = None,
         background: str = DataConfig().background,
+        examples: types.BaseChannel | None = None,
+        transform_graph: types.BaseChannel | None = None,
     ):
         super().__init__(
             spec=GanEvaluatorSpec(
@@ -61,6 +69,8 @@ class GanEvaluator(base_component.BaseComponent):
                 feature_network=feature_network,
                 baseline_model=baseline_model,
                 history=history,
+                examples=examples,
+                transform_graph=transform_graph,
                 eval_config=eval_config,
                 background=background,
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),

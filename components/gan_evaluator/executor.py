@@ -19,7 +19,8 @@ from tfx.utils import io_utils, path_utils
 
 from artgan import grid
 from artgan.components import feature_artifacts
-from artgan.components.gan_evaluator.report import HistoryPoint, render_report
+from artgan.components.gan_evaluator.nearest import NearestPair, nearest_training_images
+from artgan.components.gan_evaluator.report import HistoryPoint, NearestFigure, render_report
 from artgan.config import DataConfig, EvalConfig, from_json, parse_colour
 from artgan.models.metrics.evaluation import ModelScore, RealReference, decide, score_generator
 from artgan.models.metrics.feature_network import FeatureNetwork, metric_names
@@ -35,8 +36,8 @@ def _optional(input_dict: dict[str, list[types.Artifact]], key: str) -> types.Ar
     return artifacts[0] if artifacts else None
 
 
-def _png(images: np.ndarray) -> bytes:
-    picture = grid.image_grid(images)
+def _png(images: np.ndarray, columns: int | None = None) -> bytes:
+    picture = grid.image_grid(images, columns=columns)
     buffer = io.BytesIO()
     Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(buffer, "PNG")
     return buffer.getvalue()
@@ -113,6 +114,9 @@ class Executor(base_executor.BaseExecutor):
             baseline_score, baseline_images, _ = score_generator(
                 path_utils.serving_model_path(baseline.uri), seeds, network, reference, config
             )
+        pairs = self._nearest_pairs(
+            input_dict, candidate_images, network, reference, candidate, statistics
+        )
         verdict = decide(
             candidate,
             baseline_score,
@@ -140,11 +144,38 @@ class Executor(base_executor.BaseExecutor):
             "num_samples": config.num_samples,
             "seeds": [int(seeds[0]), int(seeds[-1])],
             "candidate_timings_s": dataclasses.asdict(timings),
+            "nearest_training_images": [
+                {"sample_index": p.sample_index, "distance": p.distance, "copy": p.copy}
+                for p in pairs
+            ],
             "eval_config": dataclasses.asdict(config),
         }
         self._record_properties(blessing, record, model, baseline, network)
-        self._write_files(blessing, record, candidate_images, baseline_images, input_dict)
+        self._write_files(blessing, record, candidate_images, baseline_images, input_dict, pairs)
         _log_decision(record, network, reference)
+
+    @staticmethod
+    def _nearest_pairs(
+        input_dict: dict[str, list[types.Artifact]],
+        preview: np.ndarray,
+        network: FeatureNetwork,
+        reference: RealReference,
+        candidate: ModelScore,
+        statistics: types.Artifact,
+    ) -> list[NearestPair]:
+        examples = _optional(input_dict, "examples")
+        transform_graph = _optional(input_dict, "transform_graph")
+        if examples is None or transform_graph is None:
+            return []
+        return nearest_training_images(
+            preview,
+            network,
+            reference,
+            candidate.copy_distance,
+            examples,
+            transform_graph.uri,
+            statistics.uri,
+        )
 
     @staticmethod
     def _record_properties(
@@ -179,6 +210,7 @@ class Executor(base_executor.BaseExecutor):
         candidate_images: np.ndarray,
         baseline_images: np.ndarray | None,
         input_dict: dict[str, list[types.Artifact]],
+        pairs: list[NearestPair],
     ) -> None:
         candidate_png = _png(candidate_images)
         baseline_png = _png(baseline_images) if baseline_images is not None else None
@@ -195,7 +227,11 @@ class Executor(base_executor.BaseExecutor):
                 current=True,
             )
         )
-        report = render_report(record, candidate_png, baseline_png, history)
+        nearest = [
+            NearestFigure(_png(np.stack([p.sample, p.neighbour]), columns=2), p.distance, p.copy)
+            for p in pairs
+        ]
+        report = render_report(record, candidate_png, baseline_png, history, nearest)
         io_utils.write_string_file(os.path.join(blessing.uri, REPORT_FILE), report)
         io_utils.write_string_file(
             os.path.join(blessing.uri, METRICS_FILE), json.dumps(record, indent=2)
@@ -208,11 +244,19 @@ def _log_decision(record: dict, network: FeatureNetwork, reference: RealReferenc
     names = record["metric_names"]
 
     def numbers(score: dict) -> str:
-        return (
+        text = (
             f"{names['fid']} {score['fid']:.4f}, {names['kid']} {score['kid']:.5f} "
-            f"(std {score['kid_std']:.5f}), {names['inception_score']} "
-            f"{score['inception_score']:.4f} (std {score['inception_score_std']:.4f}), "
-            f"per class {list(score['class_histogram'])}"
+            f"(std {score['kid_std']:.5f})"
+        )
+        if math.isfinite(score["inception_score"]):
+            text += (
+                f", {names['inception_score']} {score['inception_score']:.4f} "
+                f"(std {score['inception_score_std']:.4f}), "
+                f"per class {list(score['class_histogram'])}"
+            )
+        return text + (
+            f", density {score['density']:.3f}, coverage {score['coverage']:.3f}, "
+            f"near-copies {score['copy_rate']:.3f}"
         )
 
     lines = [

@@ -12,6 +12,8 @@ import dataclasses
 import html
 import math
 
+from artgan.models.metrics import fidelity
+
 PLOT_WIDTH = 640
 PLOT_HEIGHT = 240
 PLOT_MARGIN = 48
@@ -27,6 +29,15 @@ class HistoryPoint:
     fid: float
     blessed: bool
     current: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class NearestFigure:
+    """A generated sample beside its nearest training image (one PNG of two cells)."""
+
+    png: bytes
+    distance: float
+    copy: bool
 
 
 def _number(value) -> str:
@@ -56,7 +67,7 @@ def _metrics_table(record: dict) -> str:
         if not score:
             return "–"
         std = score.get(f"{metric}_std")
-        shown = _number(score[metric])
+        shown = _number(score.get(metric, math.nan))
         return shown if std is None or math.isnan(std) else f"{shown} ± {_number(std)}"
 
     rows = []
@@ -64,9 +75,49 @@ def _metrics_table(record: dict) -> str:
         cells = (value(candidate, metric), value(baseline, metric), _number(floor.get(metric)))
         data = "".join(f"<td>{cell}</td>" for cell in cells)
         rows.append(f"<tr><th>{html.escape(names[metric])}</th>{data}</tr>")
+    expected = {
+        "density": "about 1 (above: crowds common images; below: off the data)",
+        "coverage": "up to 1 (share of real images a sample lands near)",
+        "copy_rate": f"about {fidelity.COPY_PERCENTILE / 100:.2g} for images as new as held-out",
+    }
+    for metric, label in (
+        ("density", "density"),
+        ("coverage", "coverage"),
+        ("copy_rate", "near-copies of training images"),
+    ):
+        cells = (value(candidate, metric), value(baseline, metric), expected[metric])
+        data = "".join(f"<td>{cell}</td>" for cell in cells)
+        rows.append(f"<tr><th>{html.escape(label)}</th>{data}</tr>")
     return (
         "<table><tr><th>metric</th><th>candidate</th><th>baseline</th>"
-        "<th>real vs real (floor)</th></tr>" + "".join(rows) + "</table>"
+        "<th>real vs real (floor) or expected</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _nearest_section(record: dict, nearest: list[NearestFigure]) -> str:
+    if not nearest:
+        return (
+            "<p>Not shown: the evaluator was given no training examples, or the real "
+            "statistics predate stored image digests.</p>"
+        )
+    distance = record["candidate"].get("copy_distance", math.nan)
+    figures = []
+    for figure in nearest:
+        label = "near-copy" if figure.copy else "new"
+        style = f' style="outline: 3px solid {FAIL_COLOUR}"' if figure.copy else ""
+        data = base64.b64encode(figure.png).decode("ascii")
+        figures.append(
+            f'<figure class="{label}"{style}><img alt="sample and nearest training image" '
+            f'src="data:image/png;base64,{data}"><figcaption>{label}, distance '
+            f"{_number(figure.distance)}</figcaption></figure>"
+        )
+    copies = sum(figure.copy for figure in nearest)
+    return (
+        f"<p>Each sample (left) beside its nearest training image (right) in the feature "
+        f"network's space; a sample closer than {_number(distance)} (the "
+        f"{fidelity.COPY_PERCENTILE:g}th percentile of held-out real images' nearest-training "
+        f"distances) counts as a near-copy: {copies} of {len(nearest)} here.</p>"
+        f'<div class="grids">{"".join(figures)}</div>'
     )
 
 
@@ -171,6 +222,7 @@ def render_report(
     candidate_png: bytes,
     baseline_png: bytes | None,
     history: list[HistoryPoint],
+    nearest: list[NearestFigure] = (),
 ) -> str:
     """The whole page for one evaluation ``record`` (the content of metrics.json)."""
     blessed = record["blessed"]
@@ -201,6 +253,8 @@ def render_report(
 {_image(candidate_png, f"candidate: model {candidate['model_id']}")}
 {_image(baseline_png, baseline_caption)}
 </div>
+<h2>Nearest training images</h2>
+{_nearest_section(record, list(nearest))}
 <h2>Gates</h2>
 {_checks_table(record)}
 <h2>Metrics</h2>

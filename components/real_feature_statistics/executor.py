@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -47,7 +46,7 @@ class _FeaturesFn(beam.DoFn):
         images = tf.io.parse_example(tf.constant(records), self._spec)[IMAGE_KEY]
         images = to_uint8(images.numpy())
         features, _ = self._network.features_and_probs(images)
-        yield features, [hashlib.sha1(image.tobytes()).hexdigest() for image in images]
+        yield features, [feature_artifacts.image_digest(image) for image in images]
 
 
 class _SummarizeFn(beam.CombineFn):
@@ -80,16 +79,16 @@ class _SummarizeFn(beam.CombineFn):
 
     def extract_output(self, accumulator):
         statistics, rows = accumulator
-        return statistics, np.array([row for _, row in rows])
+        return statistics, np.array([row for _, row in rows]), [digest for digest, _ in rows]
 
     def _smallest(self, rows):
         return sorted(rows, key=lambda item: item[0])[: self._kid_max_rows]
 
 
 def _write(summary, uri: str, split: str) -> None:
-    statistics, kid_rows = summary
+    statistics, kid_rows, kid_digests = summary
     if statistics is not None:
-        feature_artifacts.write_split(uri, split, statistics, kid_rows)
+        feature_artifacts.write_split(uri, split, statistics, kid_rows, kid_digests)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
