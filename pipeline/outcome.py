@@ -41,7 +41,9 @@ class RunOutcome:
             pushed = f"serving check FAILED ({self.serving_check_reason}); {pushed}"
         names = metric_names(self.feature_network)
         scores = ", ".join(
-            f"{names[key]} {getattr(self, key):.3f}" for key in ("fid", "kid", "inception_score")
+            f"{names[key]} {getattr(self, key):.3f}"
+            for key in ("fid", "kid", "inception_score")
+            if math.isfinite(getattr(self, key))  # no class scores: no CS
         )
         return f"model {verdict} ({scores}); {pushed}"
 
