@@ -210,7 +210,8 @@ class TrainConfig:
     # The training split is cached in memory (as float32) when it fits in this many MiB, else
     # read again from disk each epoch: 70,000 images at 256x256x3 would take about 55 GB.
     cache_max_mib: int = 2048
-    # XLA for the train step: auto (on with GPUs, off on CPU where it changes little), on, off.
+    # XLA for the train step: auto (on with GPUs; off on CPU, where the default 64x64 step ran at
+    # a third of the speed: `artgan bench train --only step`, issue 17 part 5), on, off.
     jit_compile: str = "auto"
     # A Cloud TPU name, grpc://host:port or "local" (TPU VM): train under TPUStrategy in
     # bfloat16. Empty: MirroredStrategy over the visible GPUs, else the CPU.

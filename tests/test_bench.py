@@ -24,6 +24,46 @@ def test_bench_train_writes_throughput_of_both_loops(tmp_path):
     assert result["artgan_vs_tutorial"] > 0
 
 
+def test_bench_train_step_speed_times_each_variant_with_finite_losses(tmp_path):
+    # The XLA variants compile two step functions each (over 15 s apiece on 2 shared cores):
+    # the next test checks how they are built, without stepping them.
+    out = tmp_path / "train.json"
+    argv = ["bench", "train", "--only", "step", "--step-variants", "float32,bfloat16"]
+    argv += ["--step-resolution", "8", "--step-batch-size", "2", "--step-seconds", "0.05"]
+    assert main([*argv, "--rounds", "2", "--out", str(out)]) == 0
+
+    result = json.loads(out.read_text())["result"]["step"]
+    assert (result["resolution"], result["channels"], result["batch_size"]) == (8, 4, 2)
+    assert set(result["images_per_second"]) == {"float32", "bfloat16"}
+    assert all(value > 0 for value in result["images_per_second"].values())
+    assert result["vs_float32"]["float32"] == 1.0
+    assert all(len(rounds) == 2 for rounds in result["rounds"].values())
+    assert all(np.isfinite(result["final_losses"][name]).all() for name in ("float32", "bfloat16"))
+    assert all(result["samples_finite"].values())
+
+
+def test_step_variants_build_bfloat16_and_xla_steps_without_loss_scaling():
+    import dataclasses
+
+    import keras
+    import tensorflow as tf
+
+    from artgan.bench import step_speed
+    from artgan.config import DataConfig, TrainConfig
+
+    train = dataclasses.replace(TrainConfig(), batch_size=2)
+    images = tf.zeros([2, 8, 8, 4])
+    for name, variant in step_speed.VARIANTS.items():
+        step = step_speed.TimedStep(name, train, DataConfig(resolution=8, channels=4), images)
+        assert keras.mixed_precision.global_policy().name == "float32"  # restored
+        assert step.trainer.jit_compile == (variant.jit_compile == "on")
+        compute = {layer.dtype_policy.compute_dtype for layer in step.trainer.generator.layers}
+        assert ("bfloat16" in compute) == (variant.policy == "mixed_bfloat16")
+        assert {v.dtype for v in step.trainer.generator.trainable_variables} == {"float32"}
+        for optimizer in (step.trainer.generator_optimizer, step.trainer.discriminator_optimizer):
+            assert not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+
 def test_bench_lists_benchmarks_without_importing_them(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["bench", "--help"])
@@ -70,7 +110,12 @@ def test_bench_train_time_to_quality_scores_both_recipes_over_equal_budgets(tmp_
 
 @pytest.mark.parametrize(
     "flag, value",
-    [("--datasets", "cifar"), ("--also-architectures", "dcgan"), ("--also-recipes", "dcgan+ada")],
+    [
+        ("--datasets", "cifar"),
+        ("--also-architectures", "dcgan"),
+        ("--also-recipes", "dcgan+ada"),
+        ("--step-variants", "float16"),
+    ],
 )
 def test_bench_train_names_an_unknown_choice_before_any_work(tmp_path, capsys, flag, value):
     argv = ["bench", "train", flag, value, "--out", str(tmp_path / "t.json")]

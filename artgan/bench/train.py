@@ -1,9 +1,12 @@
-"""Training: throughput against the TensorFlow DCGAN tutorial's loop, and time to quality.
+"""Training: throughput against the TensorFlow DCGAN tutorial's loop, step speed, time to quality.
 
 Throughput: both loops train the tutorial's 28x28 networks (``architecture='dcgan'``) at the
 same batch size on the same in-memory images; images/s is measured after a warm-up, alternating
 the two loops in rounds so that a busy machine slows both alike. Our step includes the
 generator EMA update.
+
+Step speed (``step_speed.py``): images/s of the default 64x64 RGBA training step in float32,
+mixed bfloat16, with XLA and with both, alternating in rounds.
 
 Time to quality (``time_to_quality.py``): the default recipe and the DCGAN reference trained for
 the same wall-clock budget on each data set, scored by the evaluator's feature network; sample
@@ -21,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from artgan.bench import time_to_quality
+from artgan.bench import step_speed, time_to_quality
 from artgan.config import DataConfig, TrainConfig
 from artgan.errors import ArtganError
 from artgan.models import networks
@@ -31,18 +34,42 @@ from artgan.models.training.gan import AdversarialRecipe, AdversarialTrainer
 TUTORIAL_LATENT_DIM = 100
 
 
-PARTS = ("throughput", "quality")
+PARTS = ("throughput", "step", "quality")
 # Architectures the default recipe can take at any resolution (dcgan is 28x28 only).
 SCALING_ARCHITECTURES = tuple(a for a in networks.ARCHITECTURES if a != "dcgan")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--only", choices=PARTS, default="", help="run one part (default: both)")
+    parser.add_argument("--only", choices=PARTS, default="", help="run one part (default: all)")
     throughput = parser.add_argument_group("throughput")
     throughput.add_argument("--batch-size", type=int, default=256)
     throughput.add_argument("--steps", type=int, default=30, help="timed steps per round and loop")
-    throughput.add_argument("--rounds", type=int, default=3)
+    throughput.add_argument(
+        "--rounds", type=int, default=3, help="rounds the loops (and step variants) alternate in"
+    )
     throughput.add_argument("--warmup-steps", type=int, default=5)
+    step = parser.add_argument_group("step speed")
+    step.add_argument(
+        "--step-variants",
+        default=",".join(step_speed.VARIANTS),
+        help="comma-separated, from: %(default)s",
+    )
+    step.add_argument(
+        "--step-seconds",
+        type=float,
+        default=20.0,
+        help="timed training per round and variant (%(default)s)",
+    )
+    step.add_argument(
+        "--step-resolution",
+        type=int,
+        default=DataConfig().cpu_max_resolution,
+        help="what data.resolution=auto picks on CPUs (%(default)s)",
+    )
+    step.add_argument("--step-batch-size", type=int, default=TrainConfig().batch_size)
+    step.add_argument(
+        "--step-architecture", choices=networks.ARCHITECTURES, default=TrainConfig().architecture
+    )
     quality = parser.add_argument_group("time to quality")
     quality.add_argument(
         "--budget-seconds",
@@ -154,9 +181,19 @@ def _images_per_second(step, images: tf.Tensor, steps: int) -> float:
 
 def run(args: argparse.Namespace) -> dict:
     datasets, architectures, recipes = _quality_options(args)  # checked before any work starts
+    variants = _step_options(args)
     result = {}
     if args.only in ("", "throughput"):
         result["throughput"] = throughput(args)
+    if args.only in ("", "step"):
+        result["step"] = step_speed.step_speed(
+            variants,
+            args.rounds,
+            args.step_seconds,
+            args.step_resolution,
+            args.step_batch_size,
+            args.step_architecture,
+        )
     if args.only in ("", "quality"):
         result["time_to_quality"] = quality(args, datasets, architectures, recipes)
     return result
@@ -194,6 +231,18 @@ def _quality_options(
             "--budget-seconds and --slice-seconds must be > 0, --samples >= 2, --seeds >= 1"
         )
     return datasets, architectures, recipes
+
+
+def _step_options(args: argparse.Namespace) -> tuple[str, ...]:
+    """The step variants asked for; ArtganError for unknown ones and impossible sizes."""
+    variants = step_speed.parse_variants(args.step_variants)
+    try:
+        DataConfig(resolution=args.step_resolution).validate()
+    except ArtganError as error:
+        raise ArtganError(f"--step-resolution: {error}") from error
+    if args.step_seconds <= 0 or args.step_batch_size < 1 or args.rounds < 1:
+        raise ArtganError("--step-seconds must be > 0, --step-batch-size and --rounds >= 1")
+    return variants
 
 
 def quality(

@@ -3,7 +3,9 @@
 TPUStrategy (mixed_bfloat16) when ``train.tpu_address`` is set; MirroredStrategy (mixed_float16)
 when GPUs are visible; else the default strategy on CPU. XLA (``train.jit_compile``) compiles
 each replica's step; ``auto`` turns it on with GPUs, where it fuses the many small ops of a GAN
-step, and leaves it off on CPU, where it changes little. TPU programs are always XLA-compiled.
+step, and leaves it off on CPU, where it made the default 64x64 step three times slower
+(``artgan bench train --only step``). TPU programs are always XLA-compiled. On CPU the step
+stays float32: mixed_bfloat16 made the default step only 5-8% faster, even with AMX.
 """
 
 from __future__ import annotations
