@@ -120,6 +120,11 @@ def generator_model(root, artifact_id: int, scale: float) -> standard_artifacts.
             keras.layers.Reshape((8, 8, 1)),
         ]
     )
+    return exported_model(root, artifact_id, generator)
+
+
+def exported_model(root, artifact_id: int, generator: keras.Model) -> standard_artifacts.Model:
+    """A Model artifact holding ``generator`` (latent 4) exported for serving."""
     model = standard_artifacts.Model()
     model.uri = str(root / f"model_{artifact_id}")
     model.id = artifact_id
@@ -274,11 +279,7 @@ def copying_model(root, artifact_id: int, image: np.ndarray) -> standard_artifac
     dense = keras.layers.Dense(64)
     generator = keras.Sequential([keras.Input((4,)), dense, keras.layers.Reshape((8, 8, 1))])
     dense.set_weights([np.zeros((4, 64), np.float32), image.reshape(-1) / 127.5 - 1.0])
-    model = standard_artifacts.Model()
-    model.uri = str(root / f"model_{artifact_id}")
-    model.id = artifact_id
-    export_generator(generator, 4, os.path.join(model.uri, "Format-Serving"))
-    return model
+    return exported_model(root, artifact_id, generator)
 
 
 def test_near_copies_of_training_images_are_counted_shown_and_gated(
