@@ -91,6 +91,12 @@ def test_a_bad_value_is_caught_by_the_config_with_its_field(tmp_path, capsys):
     assert "train.augment" in capsys.readouterr().err
 
 
+def test_a_negative_copy_rate_gate_names_its_field(tmp_path, capsys):
+    code = cli.main(["run", "--max-copy-rate", "-0.1", "--home", str(tmp_path)])
+    assert code == 2
+    assert "eval.max_copy_rate must be >= 0" in capsys.readouterr().err
+
+
 def test_kubeflow_compile_takes_every_section(tmp_path):
     args = cli.build_parser().parse_args(
         ["kubeflow", "compile", "--loss", "hinge", "--kid-threshold", "4", "--trainer-gpus", "1"]
