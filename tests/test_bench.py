@@ -235,3 +235,13 @@ def test_emoji_recipes_are_scored_at_64_against_the_papers_dcgan():
     assert variant.train.reconstruction_weight == 0.0
     assert variant.train.ema_kimg == time_to_quality.default_recipe(64).train.ema_kimg
     assert time_to_quality.default_variant(64, "conv+noema").train.ema_kimg == 0.0
+    smaller = time_to_quality.default_variant(64, "conv+batch_size=32+augment_adaptive=false")
+    assert smaller.train.batch_size == 32 and not smaller.train.augment_adaptive
+
+
+@pytest.mark.parametrize("spec", ["conv+batch_sise=32", "conv+batch_size=big", "conv+batch_size=0"])
+def test_bench_train_names_a_recipe_field_that_does_not_fit(tmp_path, capsys, spec):
+    argv = ["bench", "train", "--also-recipes", spec, "--out", str(tmp_path / "t.json")]
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert "batch_si" in err and "Traceback" not in err

@@ -86,21 +86,41 @@ def default_with_architecture(source_size: int, architecture: str) -> Recipe:
 
 
 def parse_variant(spec: str) -> tuple[str, tuple[str, ...]]:
-    """'fastgan+ada+norecon' -> ('fastgan', ('ada', 'norecon')); ArtganError if malformed."""
+    """'fastgan+ada+batch_size=32' -> ('fastgan', ('ada', 'batch_size=32')); ArtganError if
+    malformed. A ``FIELD=VALUE`` modifier sets that TrainConfig field."""
     architecture, *modifiers = [part.strip() for part in spec.split("+")]
-    unknown = set(modifiers) - set(RECIPE_MODIFIERS)
-    if unknown or {"da", "ada"} <= set(modifiers) or len(set(modifiers)) < len(modifiers):
+    named = {modifier for modifier in modifiers if "=" not in modifier}
+    unknown = named - set(RECIPE_MODIFIERS)
+    fields = [modifier.split("=", 1)[0] for modifier in modifiers if "=" in modifier]
+    unknown |= set(fields) - {field.name for field in dataclasses.fields(TrainConfig)}
+    if unknown or {"da", "ada"} <= named or len(set(modifiers)) < len(modifiers):
         raise ArtganError(
-            f"recipe {spec!r}: ARCHITECTURE[+da|+ada][+norecon][+noema], modifiers from "
-            f"{', '.join(RECIPE_MODIFIERS)} (da and ada exclude each other)"
+            f"recipe {spec!r}: ARCHITECTURE[+da|+ada][+norecon][+noema][+FIELD=VALUE], "
+            f"modifiers from {', '.join(RECIPE_MODIFIERS)} (da and ada exclude each other) or "
+            "TrainConfig fields"
         )
     return architecture, tuple(modifiers)
+
+
+def _with_field(train: TrainConfig, assignment: str) -> TrainConfig:
+    """``train`` with ``FIELD=VALUE`` applied, VALUE parsed as the field's default's type."""
+    name, text = assignment.split("=", 1)
+    kind = type(getattr(TrainConfig(), name))
+    try:
+        value = (text.lower() in ("1", "true")) if kind is bool else kind(text)
+    except ValueError:
+        raise ArtganError(
+            f"recipe modifier {assignment!r}: {text!r} is not a {kind.__name__}"
+        ) from None
+    changed = dataclasses.replace(train, **{name: value})
+    changed.validate()
+    return changed
 
 
 def default_variant(source_size: int, spec: str) -> Recipe:
     """The default recipe with the architecture and modifiers of ``spec`` (``parse_variant``):
     ``da`` DiffAugment ``AUGMENT_POLICY`` on every image, ``ada`` the same adaptively,
-    ``norecon`` reconstruction_weight 0, ``noema`` ema_kimg 0."""
+    ``norecon`` reconstruction_weight 0, ``noema`` ema_kimg 0, ``FIELD=VALUE`` that field."""
     architecture, modifiers = parse_variant(spec)
     default = default_with_architecture(source_size, architecture)
     train = default.train
@@ -112,6 +132,8 @@ def default_variant(source_size: int, spec: str) -> Recipe:
         train = dataclasses.replace(train, reconstruction_weight=0.0)
     if "noema" in modifiers:
         train = dataclasses.replace(train, ema_kimg=0.0)
+    for assignment in (modifier for modifier in modifiers if "=" in modifier):
+        train = _with_field(train, assignment)
     return Recipe(f"default_{spec}", train, default.resolution)
 
 

@@ -100,10 +100,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     quality.add_argument(
         "--also-recipes",
         default="",
-        help="comma-separated ARCHITECTURE[+da|+ada][+norecon][+noema]: also train the default "
-        f"recipe with that architecture, DiffAugment {time_to_quality.AUGMENT_POLICY} on every "
-        "image (da) or adaptive (ada), without D's reconstruction loss (norecon), sampled from "
-        "the raw generator instead of its EMA (noema), e.g. fastgan+ada,fastgan+ada+norecon",
+        help="comma-separated ARCHITECTURE[+da|+ada][+norecon][+noema][+FIELD=VALUE]: also "
+        "train the default recipe with that architecture, DiffAugment "
+        f"{time_to_quality.AUGMENT_POLICY} on every image (da) or adaptive (ada), without D's "
+        "reconstruction loss (norecon), sampled from the raw generator instead of its EMA "
+        "(noema), with a TrainConfig field set (FIELD=VALUE), e.g. "
+        "fastgan+ada,conv+batch_size=32",
     )
     quality.add_argument(
         "--emoji-dir",
@@ -222,6 +224,7 @@ def _quality_options(
                 f"--also-recipes {spec!r}: the architecture must be one of "
                 f"{', '.join(SCALING_ARCHITECTURES)}"
             )
+        time_to_quality.default_variant(64, spec)  # names a FIELD=VALUE that does not fit
     if not datasets:
         raise ArtganError("--datasets is empty")
     if "emoji" in datasets:
