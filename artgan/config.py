@@ -344,7 +344,37 @@ class ServingConfig:
     host: str = "127.0.0.1"  # where `artgan serve` listens
     port: int = 8500  # gRPC, as TF Serving
     max_batch_size: int = 256  # most seeds one Predict call may ask for
-    poll_seconds: float = 1.0  # how often the server looks for a newly pushed version
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    """``artgan serve``: tensorflow_model_server's own flags, under the same names."""
+
+    grpc_max_threads: int = 16  # requests the gRPC API serves at once
+    # TF Serving's text ModelServerConfig (model_config_list { config { name base_path ... } }):
+    # several models, version policies and labels; replaces --model-name/--model-base-path.
+    model_config_file: str = ""
+    model_config_file_poll_wait_seconds: int = 0  # re-read model_config_file this often; 0: once
+    file_system_poll_wait_seconds: float = 1.0  # look for new versions on disk this often
+    # Labels may name versions not loaded yet (TF Serving refuses them otherwise: a label is
+    # only assigned to an AVAILABLE version).
+    allow_version_labels_for_unavailable_models: bool = False
+
+    def validate(self) -> None:
+        if self.grpc_max_threads < 1:
+            raise ArtganError(
+                f"server.grpc_max_threads must be at least 1, got {self.grpc_max_threads}"
+            )
+        if not self.file_system_poll_wait_seconds > 0:
+            raise ArtganError(
+                "server.file_system_poll_wait_seconds must be > 0, got "
+                f"{self.file_system_poll_wait_seconds}"
+            )
+        if self.model_config_file_poll_wait_seconds < 0:
+            raise ArtganError(
+                "server.model_config_file_poll_wait_seconds must be >= 0, got "
+                f"{self.model_config_file_poll_wait_seconds}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

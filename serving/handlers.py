@@ -1,6 +1,6 @@
-"""TF Serving's request semantics for one model, independent of gRPC plumbing.
+"""TF Serving's request semantics, independent of gRPC or REST plumbing.
 
-Each handler takes the repository and a request proto and returns the response proto, or raises
+Each handler takes the model manager and a request proto and returns the response proto, or raises
 ``ServingError`` with the status code and message real TF Serving would give.
 """
 
@@ -11,61 +11,34 @@ import tensorflow as tf
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
-    model_pb2,
+    model_management_pb2,
     predict_pb2,
 )
 
 from artgan.contract.requests import ServingError, run_signature
-from artgan.serving.repository import LoadedVersion, ModelRepository
+from artgan.serving.manager import ModelManager
 
 SIGNATURE_DEF_FIELD = "signature_def"
-AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.AVAILABLE
-
-
-def requested_servable(model_spec: model_pb2.ModelSpec) -> str:
-    """How TF Serving names a request in NOT_FOUND messages: Latest(m), Specific(m, 3), ..."""
-    choice = model_spec.WhichOneof("version_choice")
-    if choice == "version":
-        return f"Specific({model_spec.name}, {model_spec.version.value})"
-    if choice == "version_label":
-        return f"Label({model_spec.name}, {model_spec.version_label})"
-    return f"Latest({model_spec.name})"
-
-
-def select_version(repository: ModelRepository, model_spec: model_pb2.ModelSpec) -> LoadedVersion:
-    """The loaded version a model_spec asks for; NOT_FOUND unless it is the one being served.
-
-    Version labels are not configured, so every label is unknown.
-    """
-    loaded = repository.current()
-    choice = model_spec.WhichOneof("version_choice")
-    if (
-        loaded is None
-        or model_spec.name != repository.model_name
-        or choice == "version_label"
-        or (choice == "version" and model_spec.version.value != loaded.version)
-    ):
-        message = f"Servable not found for request: {requested_servable(model_spec)}"
-        if choice == "version_label":
-            message += " (this server has no version labels)"
-        raise ServingError(grpc.StatusCode.NOT_FOUND, message)
-    return loaded
 
 
 def predict(
-    repository: ModelRepository, request: predict_pb2.PredictRequest, max_batch_size: int
+    manager: ModelManager,
+    request: predict_pb2.PredictRequest,
+    max_batch_size: int,
+    timeout_ms: int = 0,
 ) -> predict_pb2.PredictResponse:
-    """PredictionService.Predict on the served version."""
-    loaded = select_version(repository, request.model_spec)
-    signature_name, results = run_signature(
-        loaded.bundle,
-        request.model_spec.signature_name,
-        request.inputs,
-        request.output_filter,
-        max_batch_size,
-    )
+    """PredictionService.Predict on the version the request's model_spec asks for."""
+    with manager.use(request.model_spec) as loaded:
+        signature_name, results = run_signature(
+            loaded.bundle,
+            request.model_spec.signature_name,
+            request.inputs,
+            request.output_filter,
+            max_batch_size,
+            timeout_ms,
+        )
     response = predict_pb2.PredictResponse()
-    response.model_spec.name = repository.model_name
+    response.model_spec.name = request.model_spec.name
     response.model_spec.version.value = loaded.version
     response.model_spec.signature_name = signature_name
     for name, value in results.items():
@@ -74,7 +47,7 @@ def predict(
 
 
 def model_metadata(
-    repository: ModelRepository, request: get_model_metadata_pb2.GetModelMetadataRequest
+    manager: ModelManager, request: get_model_metadata_pb2.GetModelMetadataRequest
 ) -> get_model_metadata_pb2.GetModelMetadataResponse:
     """PredictionService.GetModelMetadata: the saved_model.pb's SignatureDefMap."""
     if not request.HasField("model_spec"):
@@ -89,35 +62,36 @@ def model_metadata(
             raise ServingError(
                 grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {field} is not supported"
             )
-    loaded = select_version(repository, request.model_spec)
+    loaded = manager.resolve(request.model_spec)
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     for name, signature_def in loaded.bundle.meta_graph_signature_defs.items():
         signature_map.signature_def[name].CopyFrom(signature_def)
     response = get_model_metadata_pb2.GetModelMetadataResponse()
-    response.model_spec.name = repository.model_name
+    response.model_spec.name = request.model_spec.name
     response.model_spec.version.value = loaded.version
     response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
     return response
 
 
 def model_status(
-    repository: ModelRepository, request: get_model_status_pb2.GetModelStatusRequest
+    manager: ModelManager, request: get_model_status_pb2.GetModelStatusRequest
 ) -> get_model_status_pb2.GetModelStatusResponse:
-    """ModelService.GetModelStatus: the served version, AVAILABLE."""
-    spec = request.model_spec
-    loaded = repository.current()
-    if loaded is None or spec.name != repository.model_name:
-        raise ServingError(
-            grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}"
-        )
-    choice = spec.WhichOneof("version_choice")
-    if choice == "version_label" or (choice == "version" and spec.version.value != loaded.version):
-        wanted = spec.version_label if choice == "version_label" else spec.version.value
-        raise ServingError(
-            grpc.StatusCode.NOT_FOUND, f"Could not find version {wanted} of model {spec.name}"
-        )
+    """ModelService.GetModelStatus: each version's state, with a failed load's error."""
+    if not request.HasField("model_spec"):
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
     response = get_model_status_pb2.GetModelStatusResponse()
-    status = response.model_version_status.add()
-    status.version = loaded.version
-    status.state = AVAILABLE
+    for status in manager.version_statuses(request.model_spec):
+        entry = response.model_version_status.add()
+        entry.version = status.version
+        entry.state = status.state
+        entry.status.error_code = status.error_code.value[0]
+        entry.status.error_message = status.error_message
     return response
+
+
+def reload_config(
+    manager: ModelManager, request: model_management_pb2.ReloadConfigRequest
+) -> model_management_pb2.ReloadConfigResponse:
+    """ModelService.HandleReloadConfigRequest: replaces the model list, waits for new models."""
+    manager.reload(request.config)
+    return model_management_pb2.ReloadConfigResponse()

@@ -1,10 +1,12 @@
-"""Model versions on disk, as TF Serving sees them: discovery, loading and hot reload.
+"""One model's versions on disk, as TF Serving's manager sees them: policy, loads, unloads.
 
 A model base path holds integer-named version folders. A folder counts once its
-``saved_model.pb`` exists (TFX's Pusher copies it last). Like TF Serving's default policy, only
-the highest version is served: a new one is loaded (with TF Serving's session loader, see
-``bundle.py``) and warmed up from its warmup file first, then swapped in; a failed load or
-warmup keeps the old one serving. Removing the served folder rolls back to the highest one left.
+``saved_model.pb`` exists (TFX's Pusher copies it last). The model's version policy (latest N,
+all, specific) says which of them are aspired. Transitions follow TF Serving's
+AvailabilityPreservingPolicy: a new version is loaded (with the session loader, see
+``bundle.py``) and warmed up before an old one is unloaded, and an old one is unloaded only
+once an aspired version is available. A version that fails to load is END with its error and is
+not tried again while its folder stays on disk; the versions already available keep serving.
 """
 
 from __future__ import annotations
@@ -14,24 +16,19 @@ import logging
 import os
 import threading
 
+import grpc
 import tensorflow as tf
+from tensorflow_serving.apis import get_model_status_pb2
 
 from artgan.contract import SAVED_MODEL_FILE
 from artgan.contract.bundle import SavedModelBundle
 from artgan.contract.warmup import replay_warmup
+from artgan.serving.model_config import ModelConfig, aspired_versions
 
 log = logging.getLogger(__name__)
 
-MAX_LOAD_ATTEMPTS = 3  # a version that fails this often is skipped (and logged) from then on
-
-
-@dataclasses.dataclass(frozen=True)
-class LoadedVersion:
-    """One loaded and warmed-up SavedModel version."""
-
-    version: int
-    path: str
-    bundle: SavedModelBundle  # the session TF Serving's loader would build
+State = get_model_status_pb2.ModelVersionStatus.State
+UNLOAD_DRAIN_SECONDS = 30.0  # an unloaded version's in-flight requests get this long to finish
 
 
 def version_folder_name(entry: str) -> str:
@@ -61,6 +58,39 @@ def pending_version_folders(base_path: str) -> list[str]:
     return sorted(name for name in names if name.isdigit() and name not in ready)
 
 
+class LoadedVersion:
+    """One loaded and warmed-up SavedModel version. A request holds it between ``try_acquire``
+    and ``release``; ``close`` waits for those before closing the session."""
+
+    def __init__(self, version: int, path: str, bundle: SavedModelBundle):
+        self.version = version
+        self.path = path
+        self.bundle = bundle  # the session TF Serving's loader would build
+        self._in_flight = 0
+        self._closing = False
+        self._idle = threading.Condition()
+
+    def try_acquire(self) -> bool:
+        """Marks one more request in flight; False once the version is being closed."""
+        with self._idle:
+            if self._closing:
+                return False
+            self._in_flight += 1
+            return True
+
+    def release(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def close(self, drain_seconds: float = UNLOAD_DRAIN_SECONDS) -> None:
+        """Closes the session once in-flight requests are done (or after ``drain_seconds``)."""
+        with self._idle:
+            self._closing = True
+            self._idle.wait_for(lambda: self._in_flight == 0, drain_seconds)
+        self.bundle.close()
+
+
 def load_version(base_path: str, version: int, max_batch_size: int) -> LoadedVersion:
     """Loads ``<base_path>/<version>`` with the session loader and replays its warmup file."""
     path = os.path.join(base_path, str(version))
@@ -72,87 +102,121 @@ def load_version(base_path: str, version: int, max_batch_size: int) -> LoadedVer
         raise
     if replayed:
         log.info("version %d: replayed %d warmup requests", version, replayed)
-    return LoadedVersion(version=version, path=path, bundle=bundle)
+    return LoadedVersion(version, path, bundle)
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionStatus:
+    """What GetModelStatus reports for one version."""
+
+    version: int
+    state: int  # ModelVersionStatus.State
+    error_code: grpc.StatusCode = grpc.StatusCode.OK
+    error_message: str = ""
+
+
+def load_error_code(error: Exception) -> grpc.StatusCode:
+    """The status a failed load reports: a TF error's own code, else UNKNOWN."""
+    if isinstance(error, tf.errors.OpError):
+        for code in grpc.StatusCode:
+            if code.value[0] == error.error_code:
+                return code
+    return grpc.StatusCode.UNKNOWN
 
 
 class ModelRepository:
-    """Serves the latest loadable version of one model and polls for newer ones."""
+    """One model: its aspired versions loaded, the others unloaded, by TF Serving's policy."""
 
-    def __init__(self, model_name: str, base_path: str, poll_seconds: float, max_batch_size: int):
-        self.model_name = model_name
-        self.base_path = base_path
-        self.poll_seconds = poll_seconds
+    def __init__(self, config: ModelConfig, max_batch_size: int):
+        self.config = config
         self.max_batch_size = max_batch_size  # warmup requests obey it too
-        self._current: LoadedVersion | None = None
-        self._failed_attempts: dict[int, int] = {}
-        self._poll_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._available: dict[int, LoadedVersion] = {}
+        self._statuses: dict[int, VersionStatus] = {}
+        self._failed: set[int] = set()  # END with an error: not retried while on disk
+        self._lock = threading.Lock()  # one transition at a time
 
-    def current(self) -> LoadedVersion | None:
-        """The version being served now (None until one has loaded)."""
-        return self._current
+    @property
+    def model_name(self) -> str:
+        return self.config.name
+
+    @property
+    def base_path(self) -> str:
+        return self.config.base_path
+
+    def available(self) -> dict[int, LoadedVersion]:
+        """The versions serving requests now, by version."""
+        return dict(self._available)
+
+    def latest(self) -> LoadedVersion | None:
+        """The highest available version (what a request without a version gets)."""
+        available = self._available
+        return available[max(available)] if available else None
+
+    def statuses(self) -> list[VersionStatus]:
+        """Every version seen (END ones too), highest first, as GetModelStatus lists them."""
+        return sorted(self._statuses.values(), key=lambda status: -status.version)
+
+    def reconfigure(self, config: ModelConfig) -> None:
+        """A new policy (from a config reload); applied by the next ``poll_once``."""
+        self.config = config
 
     def poll_once(self) -> bool:
-        """Loads the highest ready version if it is not the served one; True if it swapped."""
-        with self._poll_lock:
-            candidates = [
-                version
-                for version in ready_versions(self.base_path)
-                if self._failed_attempts.get(version, 0) < MAX_LOAD_ATTEMPTS
-            ]
-            served = self._current
-            if not candidates or (served is not None and candidates[-1] == served.version):
-                return False
-            return self._try_load(candidates[-1])
+        """Loads and unloads versions until the policy is met; True if the available versions
+        changed."""
+        with self._lock:
+            before = set(self._available)
+            on_disk = ready_versions(self.base_path)
+            self._failed &= set(on_disk)  # a failed version that left the disk may come back
+            aspired = set(aspired_versions(self.config, on_disk))
+            while (action := self._next_action(aspired)) is not None:
+                verb, version = action
+                if verb == "unload":
+                    self._unload(version)
+                else:
+                    self._load(version)
+            return set(self._available) != before
 
-    def _try_load(self, version: int) -> bool:
+    def _next_action(self, aspired: set[int]) -> tuple[str, int] | None:
+        """TF Serving's AvailabilityPreservingPolicy.GetNextAction."""
+        unaspired_ready = sorted(set(self._available) - aspired)
+        aspired_ready = aspired & set(self._available)
+        if unaspired_ready and (not aspired or aspired_ready or len(unaspired_ready) > 1):
+            return "unload", unaspired_ready[0]
+        new = aspired - set(self._available) - self._failed
+        return ("load", max(new)) if new else None
+
+    def _load(self, version: int) -> None:
+        self._statuses[version] = VersionStatus(version, State.LOADING)
         try:
             loaded = load_version(self.base_path, version, self.max_batch_size)
-        except Exception as error:  # any failure keeps the old version serving
-            attempts = self._failed_attempts.get(version, 0) + 1
-            self._failed_attempts[version] = attempts
-            served = self._current.version if self._current else "nothing"
+        except Exception as error:  # the versions already available keep serving
+            self._failed.add(version)
+            self._statuses[version] = VersionStatus(
+                version, State.END, load_error_code(error), str(error)
+            )
             log.error(
-                "model %s: loading version %d from %s failed (attempt %d of %d), still serving "
-                "%s: %s",
+                "model %s: loading version %d from %s failed, still serving %s: %s",
                 self.model_name,
                 version,
                 self.base_path,
-                attempts,
-                MAX_LOAD_ATTEMPTS,
-                served,
+                sorted(self._available) or "nothing",
                 error,
             )
-            return False
-        previous = self._current
-        self._current = loaded  # requests in flight keep their reference to the old version
-        log.info(
-            "model %s: serving version %d (was %s)",
-            self.model_name,
-            version,
-            previous.version if previous else "none",
-        )
-        return True
-
-    def start_polling(self) -> None:
-        """Polls every ``poll_seconds`` on a daemon thread until ``stop_polling``."""
-        if self._thread is not None:
             return
-        self._thread = threading.Thread(
-            target=self._poll_loop, name=f"artgan-poll-{self.model_name}", daemon=True
-        )
-        self._thread.start()
+        self._available = {**self._available, version: loaded}
+        self._statuses[version] = VersionStatus(version, State.AVAILABLE)
+        log.info("model %s: version %d is available", self.model_name, version)
 
-    def _poll_loop(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                self.poll_once()
-            except Exception:  # e.g. a listing error: log and poll again
-                log.exception("model %s: polling %s failed", self.model_name, self.base_path)
+    def _unload(self, version: int) -> None:
+        loaded = self._available[version]
+        self._available = {v: item for v, item in self._available.items() if v != version}
+        self._statuses[version] = VersionStatus(version, State.UNLOADING)
+        loaded.close()
+        self._statuses[version] = VersionStatus(version, State.END)
+        log.info("model %s: version %d unloaded", self.model_name, version)
 
-    def stop_polling(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+    def unload_all(self) -> None:
+        """Unloads every version (the model left the config, or the server stops)."""
+        with self._lock:
+            for version in sorted(self._available):
+                self._unload(version)

@@ -1,12 +1,14 @@
-"""An embedded, TF Serving-compatible gRPC model server for one model.
+"""An embedded, TF Serving-compatible gRPC model server.
 
 It speaks the official ``tensorflow_serving.apis`` services (PredictionService, ModelService),
-so the same clients work against it and against the real ``tensorflow/serving`` image.
+so the same clients work against it and against the real ``tensorflow/serving`` image, with the
+same flags (``ServerConfig``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -16,18 +18,21 @@ from typing import Any
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from artgan.config import ServingConfig
+from artgan.config import ServerConfig, ServingConfig
 from artgan.contract.requests import ServingError
 from artgan.errors import ArtganError
 from artgan.serving import handlers
 from artgan.serving.channel import MAX_MESSAGE_BYTES, grpc_address
+from artgan.serving.manager import ModelManager
+from artgan.serving.model_config import read_config_file, single_model_config
 from artgan.serving.repository import ModelRepository
 
 log = logging.getLogger(__name__)
 
 DEFAULTS = ServingConfig()
-GRPC_WORKERS = 4
+SERVER_DEFAULTS = ServerConfig()
 STOP_GRACE_SECONDS = 2.0
+NO_DEADLINE_SECONDS = 1e7  # gRPC reports a call without a deadline as one far in the future
 
 
 def answer(context: grpc.ServicerContext, handler: Callable[[], Any]) -> Any:
@@ -52,17 +57,23 @@ def unimplemented(context: grpc.ServicerContext, method: str) -> None:
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """PredictionService: Predict and GetModelMetadata."""
 
-    def __init__(self, repository: ModelRepository, max_batch_size: int):
-        self.repository = repository
+    def __init__(self, manager: ModelManager, max_batch_size: int):
+        self.manager = manager
         self.max_batch_size = max_batch_size
 
     def Predict(self, request, context):
+        remaining = (
+            context.time_remaining()
+        )  # the client's deadline bounds the run, as in TF Serving
+        bounded = remaining is not None and remaining < NO_DEADLINE_SECONDS
+        timeout_ms = max(int(remaining * 1000), 1) if bounded else 0
         return answer(
-            context, lambda: handlers.predict(self.repository, request, self.max_batch_size)
+            context,
+            lambda: handlers.predict(self.manager, request, self.max_batch_size, timeout_ms),
         )
 
     def GetModelMetadata(self, request, context):
-        return answer(context, lambda: handlers.model_metadata(self.repository, request))
+        return answer(context, lambda: handlers.model_metadata(self.manager, request))
 
     def Classify(self, request, context):
         unimplemented(context, "Classify")
@@ -74,41 +85,48 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         unimplemented(context, "MultiInference")
 
 
-class ModelStatusServicer(model_service_pb2_grpc.ModelServiceServicer):
-    """ModelService: GetModelStatus (model config reloads are not supported)."""
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """ModelService: GetModelStatus and HandleReloadConfigRequest."""
 
-    def __init__(self, repository: ModelRepository):
-        self.repository = repository
+    def __init__(self, manager: ModelManager):
+        self.manager = manager
 
     def GetModelStatus(self, request, context):
-        return answer(context, lambda: handlers.model_status(self.repository, request))
+        return answer(context, lambda: handlers.model_status(self.manager, request))
 
     def HandleReloadConfigRequest(self, request, context):
-        unimplemented(context, "HandleReloadConfigRequest")
+        return answer(context, lambda: handlers.reload_config(self.manager, request))
 
 
 class ServerHandle:
-    """A running server: ``.port``, ``.address``, ``.stop()``, ``.wait()``; a context manager."""
+    """A running server: ``.port`` (gRPC), ``.stop()``, ``.wait()``; a context manager."""
 
-    def __init__(self, server: grpc.Server, repository: ModelRepository, host: str, port: int):
+    def __init__(self, server: grpc.Server, manager: ModelManager, host: str, port: int):
         self.server = server
-        self.repository = repository
+        self.manager = manager
         self.host = host
         self.port = port
         self.address = grpc_address(host, port)
         self._stopped = threading.Event()
 
     @property
+    def repository(self) -> ModelRepository:
+        """The only model's repository (a server of several models has no single one)."""
+        (repository,) = self.manager.models().values()
+        return repository
+
+    @property
     def served_version(self) -> int | None:
-        loaded = self.repository.current()
+        """The only model's latest available version."""
+        loaded = self.repository.latest()
         return loaded.version if loaded else None
 
     def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
-        """Stops serving (in-flight requests get ``grace_seconds``) and stops polling."""
+        """Stops serving (in-flight requests get ``grace_seconds``), polling, and unloads."""
         if self._stopped.is_set():
             return
         self.server.stop(grace_seconds).wait()
-        self.repository.stop_polling()
+        self.manager.stop()
         self._stopped.set()
 
     def wait(self, timeout_s: float | None = None) -> bool:
@@ -122,28 +140,55 @@ class ServerHandle:
         self.stop()
 
 
+def absolute(path: str) -> str:
+    """A local path made absolute (TF Serving wants absolute base paths); URIs untouched."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+def initial_config(model_base_path: str, model_name: str, config_file: str):
+    """The model config file's models, or the one model of --model-name/--model-base-path;
+    ArtganError naming the file or path when it cannot be served."""
+    try:
+        if config_file:
+            return read_config_file(config_file)
+        return single_model_config(model_name, absolute(model_base_path))
+    except ServingError as error:
+        raise ArtganError(error.message) from error
+
+
 def start_server(
     model_base_path: str,
     model_name: str = DEFAULTS.model_name,
     host: str = DEFAULTS.host,
     port: int = DEFAULTS.port,
     max_batch_size: int = DEFAULTS.max_batch_size,
-    poll_seconds: float = DEFAULTS.poll_seconds,
+    poll_seconds: float = SERVER_DEFAULTS.file_system_poll_wait_seconds,
+    server: ServerConfig = SERVER_DEFAULTS,
 ) -> ServerHandle:
-    """Loads the latest version (if any), starts serving it and polling for newer ones.
+    """Loads each model's aspired versions, starts gRPC, and polls for new versions every
+    ``poll_seconds``.
 
     ``port=0`` picks a free port (see the handle's ``.port``). A missing or empty base path is
     fine: the server answers NOT_FOUND until a version appears.
     """
+    server.validate()
     if max_batch_size < 1 or poll_seconds <= 0:
         raise ArtganError(
             f"max_batch_size must be >= 1 and poll_seconds > 0, got {max_batch_size} and "
             f"{poll_seconds}"
         )
-    repository = ModelRepository(model_name, model_base_path, poll_seconds, max_batch_size)
-    repository.poll_once()
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS, thread_name_prefix="artgan-grpc"),
+    manager = ModelManager(
+        poll_seconds, max_batch_size, server.allow_version_labels_for_unavailable_models
+    )
+    try:
+        manager.reload(initial_config(model_base_path, model_name, server.model_config_file))
+    except ServingError as error:
+        manager.stop()
+        raise ArtganError(f"cannot serve the configured models: {error.message}") from error
+    grpc_server = grpc.server(
+        futures.ThreadPoolExecutor(
+            max_workers=server.grpc_max_threads, thread_name_prefix="artgan-grpc"
+        ),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -151,31 +196,31 @@ def start_server(
         ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(repository, max_batch_size), server
+        PredictionServicer(manager, max_batch_size), grpc_server
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        ModelStatusServicer(repository), server
-    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), grpc_server)
     try:
-        bound_port = server.add_insecure_port(grpc_address(host, port))
+        bound_port = grpc_server.add_insecure_port(grpc_address(host, port))
     except RuntimeError as error:
         bound_port, reason = 0, f": {error}"
     else:
         reason = ""
     if not bound_port:
+        manager.stop()
         raise ArtganError(
             f"cannot listen on {grpc_address(host, port)}{reason}; is the port in use?"
         )
-    server.start()
-    repository.start_polling()
-    handle = ServerHandle(server, repository, host, bound_port)
-    log.info(
-        "serving model %s from %s on %s (version %s)",
-        model_name,
-        model_base_path,
-        handle.address,
-        handle.served_version or "none yet",
-    )
+    handle = ServerHandle(grpc_server, manager, host, bound_port)
+    grpc_server.start()
+    manager.start_polling(server.model_config_file, server.model_config_file_poll_wait_seconds)
+    for name, repository in manager.models().items():
+        log.info(
+            "serving model %s from %s (versions %s)",
+            name,
+            repository.base_path,
+            sorted(repository.available()) or "none yet",
+        )
+    log.info("gRPC on %s", handle.address)
     return handle
 
 
@@ -185,7 +230,7 @@ def serve_forever(
     host: str = DEFAULTS.host,
     port: int = DEFAULTS.port,
     max_batch_size: int = DEFAULTS.max_batch_size,
-    poll_seconds: float = DEFAULTS.poll_seconds,
+    server: ServerConfig = SERVER_DEFAULTS,
 ) -> None:
     """Serves until SIGINT or SIGTERM, then stops cleanly (for the CLI)."""
     stop_requested = threading.Event()
@@ -195,15 +240,22 @@ def serve_forever(
             previous_handlers[signum] = signal.signal(signum, lambda *_: stop_requested.set())
     try:
         with start_server(
-            model_base_path, model_name, host, port, max_batch_size, poll_seconds
+            model_base_path,
+            model_name,
+            host,
+            port,
+            max_batch_size,
+            server.file_system_poll_wait_seconds,
+            server,
         ) as handle:
-            if handle.served_version is None:
-                log.warning(
-                    "no version of %s under %s yet: waiting for one to be pushed",
-                    model_name,
-                    model_base_path,
-                )
-            log.info("gRPC on %s; stop with Ctrl-C", handle.address)
+            for name, repository in handle.manager.models().items():
+                if not repository.available():
+                    log.warning(
+                        "no version of %s under %s yet: waiting for one to be pushed",
+                        name,
+                        repository.base_path,
+                    )
+            log.info("stop with Ctrl-C")
             while not stop_requested.wait(0.5):
                 pass
             log.info("stopping the server on %s", handle.address)

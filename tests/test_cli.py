@@ -108,7 +108,7 @@ def test_generate_with_bad_seeds_is_a_clean_error(served, tmp_path, capsys):
 
 
 def test_serve_on_a_busy_port_is_a_clean_error(served, capsys):
-    base = os.path.dirname(served.repository.current().path)
+    base = os.path.dirname(served.repository.latest().path)
     argv = ["serve", "--model-base-path", base, "--port", str(served.port)]
     assert cli.main(argv) == 2
     assert_clean_error(capsys.readouterr().err, "artgan serve: error:", str(served.port))

@@ -4,32 +4,43 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
-from types import SimpleNamespace
 
 import grpc
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
+from serving_fixtures import (
+    AVAILABLE,
+    END,
+    LATENT_DIM,
+    MAX_BATCH,
+    MODEL,
+    POLL_SECONDS,
+    RESOLUTION,
+    export_tiny_generator,
+    images_and_pngs,
+    metadata_request,
+    open_stubs,
+    predict_request,
+    push,
+    rpc_error,
+    status_of,
+    status_request,
+    wait_for_state,
+    wait_for_version,
+)
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
-    get_model_status_pb2,
     model_management_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
     prediction_log_pb2,
-    prediction_service_pb2_grpc,
 )
 
-from artgan.config import ServingConfig
 from artgan.errors import ArtganError
 from artgan.grid import image_grid
 from artgan.models.export import export_generator, latents_from_seeds
-from artgan.models.networks import build_generator
 from artgan.serving.client import (
     GeneratorClient,
     parse_seeds,
@@ -37,27 +48,6 @@ from artgan.serving.client import (
 )
 from artgan.serving.sampling import sample_served_model
 from artgan.serving.server import start_server
-
-LATENT_DIM = 8
-RESOLUTION = 8
-MAX_BATCH = 4
-POLL_SECONDS = 0.1
-MODEL = ServingConfig().model_name
-AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.AVAILABLE
-
-
-def export_tiny_generator(path: str, weights_seed: int) -> str:
-    keras.utils.set_random_seed(weights_seed)
-    generator = build_generator(LATENT_DIM, RESOLUTION, channels=1, width=16)
-    return export_generator(generator, LATENT_DIM, path)
-
-
-def push(exported_dir: str, base_path, version: int) -> None:
-    """Publishes a version atomically (the Pusher writes saved_model.pb last for the same end)."""
-    os.makedirs(base_path, exist_ok=True)
-    staging = os.path.join(base_path, f".staging-{version}")
-    shutil.copytree(exported_dir, staging)
-    os.rename(staging, os.path.join(base_path, str(version)))
 
 
 @pytest.fixture(scope="module")
@@ -80,71 +70,11 @@ def server(exported, tmp_path_factory):
         yield handle
 
 
-def open_stubs(address: str) -> SimpleNamespace:
-    channel = grpc.insecure_channel(address)
-    return SimpleNamespace(
-        channel=channel,
-        prediction=prediction_service_pb2_grpc.PredictionServiceStub(channel),
-        models=model_service_pb2_grpc.ModelServiceStub(channel),
-    )
-
-
 @pytest.fixture(scope="module")
 def stubs(server):
     opened = open_stubs(server.address)
     yield opened
     opened.channel.close()
-
-
-def predict_request(
-    seeds=None, signature: str = "", model: str = MODEL, **inputs
-) -> predict_pb2.PredictRequest:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.model_spec.signature_name = signature
-    if seeds is not None:
-        inputs["seeds"] = tf.make_tensor_proto(seeds, dtype=tf.int64)
-    for name, proto in inputs.items():
-        request.inputs[name].CopyFrom(proto)
-    return request
-
-
-def status_request(model: str = MODEL) -> get_model_status_pb2.GetModelStatusRequest:
-    request = get_model_status_pb2.GetModelStatusRequest()
-    request.model_spec.name = model
-    return request
-
-
-def metadata_request(model: str = MODEL) -> get_model_metadata_pb2.GetModelMetadataRequest:
-    request = get_model_metadata_pb2.GetModelMetadataRequest()
-    request.model_spec.name = model
-    request.metadata_field.append("signature_def")
-    return request
-
-
-def rpc_error(call, request) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call(request, timeout=30)
-    return caught.value
-
-
-def images_and_pngs(response: predict_pb2.PredictResponse) -> tuple[np.ndarray, list[bytes]]:
-    images = tf.make_ndarray(response.outputs["images"])
-    pngs = [bytes(png) for png in tf.make_ndarray(response.outputs["png"])]
-    return images, pngs
-
-
-def wait_for_version(stubs, version: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            statuses = stubs.models.GetModelStatus(status_request(), timeout=5)
-            if [s.version for s in statuses.model_version_status] == [version]:
-                return
-        except grpc.RpcError:
-            pass
-        time.sleep(POLL_SECONDS)
-    raise AssertionError(f"version {version} was not served within {timeout_s} s")
 
 
 # --- good requests -------------------------------------------------------------------------
@@ -235,10 +165,10 @@ def with_output_filter(request, *names):
 BAD_PREDICTIONS = {
     "unknown model": (predict_request([1], model="nope"), grpc.StatusCode.NOT_FOUND, "nope"),
     "unknown version": (with_version(predict_request([1]), 7), grpc.StatusCode.NOT_FOUND, "7"),
-    "version label": (
+    "unknown version label": (
         with_version(predict_request([1]), label="stable"),
-        grpc.StatusCode.NOT_FOUND,
-        "stable",
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Unrecognized servable version label: stable",
     ),
     "unknown signature": (
         predict_request([1], signature="nope"),
@@ -311,23 +241,25 @@ def test_unknown_model_or_version_has_no_status_or_metadata(stubs):
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_classify_and_config_reload_are_unimplemented(stubs):
+def test_classify_is_unimplemented_and_an_empty_config_reload_is_refused(stubs):
     classify = rpc_error(stubs.prediction.Classify, classification_pb2.ClassificationRequest())
     assert classify.code() == grpc.StatusCode.UNIMPLEMENTED and classify.details()
     reload = rpc_error(
         stubs.models.HandleReloadConfigRequest, model_management_pb2.ReloadConfigRequest()
     )
-    assert reload.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert reload.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "model_config_list" in reload.details()
+    assert stubs.prediction.Predict(predict_request([1]), timeout=30).outputs["png"]
 
 
 def test_model_failure_is_internal_and_server_keeps_serving(server, stubs, monkeypatch):
-    bundle = server.repository.current().bundle
+    bundle = server.repository.latest().bundle
     real_run = bundle.run
 
-    def run(signature, inputs, output_names=None):
+    def run(signature, inputs, output_names=None, timeout_ms=0):
         if signature == "from_latents":
             raise RuntimeError("boom")
-        return real_run(signature, inputs, output_names)
+        return real_run(signature, inputs, output_names, timeout_ms)
 
     monkeypatch.setattr(bundle, "run", run)
     request = predict_request(
@@ -340,7 +272,7 @@ def test_model_failure_is_internal_and_server_keeps_serving(server, stubs, monke
 
 def test_a_busy_port_is_an_error(server):
     with pytest.raises(ArtganError, match=str(server.port)):
-        start_server(os.path.dirname(server.repository.current().path), port=server.port)
+        start_server(os.path.dirname(server.repository.latest().path), port=server.port)
 
 
 # --- versions on disk ----------------------------------------------------------------------
@@ -356,16 +288,19 @@ def test_hot_reload_loads_a_newly_pushed_version(exported, tmp_path):
         shutil.copytree(os.path.join(exported[2], "variables"), base_path / "9" / "variables")
         (base_path / "5").mkdir()
         (base_path / "5" / "saved_model.pb").write_bytes(b"not a SavedModel")
-        time.sleep(6 * POLL_SECONDS)
+        failed = wait_for_state(stubs, 5, END)
+        assert failed.status.error_code != 0 and "saved_model.pb" in failed.status.error_message
         response = stubs.prediction.Predict(predict_request([3]), timeout=30)
         assert response.model_spec.version.value == 1
         assert images_and_pngs(response)[1] == before
 
-        push(exported[2], base_path, 2)
-        wait_for_version(stubs, 2)
+        push(exported[2], base_path, 6)
+        wait_for_version(stubs, 6)
         response = stubs.prediction.Predict(predict_request([3]), timeout=30)
-        assert response.model_spec.version.value == 2
+        assert response.model_spec.version.value == 6
         assert images_and_pngs(response)[1] != before
+        states = {s.version: s.state for s in status_of(stubs).model_version_status}
+        assert states == {6: AVAILABLE, 5: END, 1: END}  # 1 unloaded once 6 was available
         old = rpc_error(stubs.prediction.Predict, with_version(predict_request([3]), 1))
         assert old.code() == grpc.StatusCode.NOT_FOUND
         stubs.channel.close()

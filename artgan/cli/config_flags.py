@@ -95,8 +95,10 @@ def add_section_flags(
     defaults: Any,
     title: str,
     skip: tuple[str, ...] = (),
+    aliases: dict[str, tuple[str, ...]] | None = None,
 ) -> None:
-    """One flag per field of the dataclass instance ``defaults``, in a group named ``title``."""
+    """One flag per field of the dataclass instance ``defaults``, in a group named ``title``;
+    ``aliases`` gives a field's other spellings (e.g. another tool's flag names)."""
     group = parser.add_argument_group(title)
     hints = typing.get_type_hints(type(defaults))
     comments = field_comments(type(defaults))
@@ -133,7 +135,8 @@ def add_section_flags(
                 options.update(type=kind, choices=choices)
             else:
                 options.update(type=kind, metavar=field.name.upper())
-        group.add_argument(flag_name(section, field.name), **options)
+        names = (flag_name(section, field.name), *(aliases or {}).get(field.name, ()))
+        group.add_argument(*names, **options)
 
 
 def section_from_args(args: argparse.Namespace, section: str, defaults: Any) -> Any:

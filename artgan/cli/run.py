@@ -10,7 +10,7 @@ from artgan.cli.config_flags import add_section_flags, section_from_args
 from artgan.config import PipelineConfig
 
 DEFAULTS = PipelineConfig()
-SERVING_FLAGS_SKIPPED = ("host", "port", "poll_seconds")  # `artgan serve`'s, not a run's
+SERVING_FLAGS_SKIPPED = ("host", "port")  # `artgan serve`'s, not a run's
 DEFAULT_SAMPLE_SEEDS = "0-15"
 
 

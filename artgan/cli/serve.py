@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from artgan.config import PipelineConfig, ServingConfig
+import dataclasses
+
+from artgan.cli.config_flags import add_section_flags, section_from_args
+from artgan.config import PipelineConfig, ServerConfig, ServingConfig
 
 SERVING = ServingConfig()
+SERVER = ServerConfig()
+# tensorflow_model_server's spellings where ours differ, so its command lines work unchanged.
+TF_SERVING_NAMES: dict[str, str] = {}
+
+
+def tf_serving_aliases() -> dict[str, tuple[str, ...]]:
+    """Each ServerConfig flag's tensorflow_model_server spelling (``--model_config_file``)."""
+    return {
+        field.name: ("--" + TF_SERVING_NAMES.get(field.name, field.name),)
+        for field in dataclasses.fields(ServerConfig)
+    }
 
 
 def add_parsers(commands, parents) -> None:
@@ -13,13 +27,21 @@ def add_parsers(commands, parents) -> None:
     )
     serve.add_argument(
         "--model-base-path",
+        "--model_base_path",
         default=PipelineConfig().serving_model_dir,
         help="folder of integer version folders (%(default)s)",
     )
-    serve.add_argument("--model-name", default=SERVING.model_name)
-    serve.add_argument("--host", default=SERVING.host)
-    serve.add_argument("--port", type=int, default=SERVING.port)
+    serve.add_argument("--model-name", "--model_name", default=SERVING.model_name)
+    serve.add_argument("--host", default=SERVING.host, help="where gRPC and REST listen")
+    serve.add_argument("--port", type=int, default=SERVING.port, help="gRPC (%(default)s)")
     serve.add_argument("--max-batch-size", type=int, default=SERVING.max_batch_size)
+    add_section_flags(
+        serve,
+        "server",
+        SERVER,
+        "TensorFlow Serving's flags (ServerConfig; its underscore spellings work too)",
+        aliases=tf_serving_aliases(),
+    )
 
     generate = commands.add_parser(
         "generate", parents=parents, help="ask a model server for images by seed"
@@ -45,12 +67,15 @@ def add_parsers(commands, parents) -> None:
 def serve(args) -> None:
     from artgan.serving.server import serve_forever
 
+    server = section_from_args(args, "server", SERVER)
+    server.validate()
     serve_forever(
         args.model_base_path,
         model_name=args.model_name,
         host=args.host,
         port=args.port,
         max_batch_size=args.max_batch_size,
+        server=server,
     )
 
 

@@ -62,8 +62,10 @@ class SavedModelBundle:
         signature_name: str,
         inputs: Mapping[str, np.ndarray],
         output_names: Sequence[str] | None = None,
+        timeout_ms: int = 0,
     ) -> dict[str, np.ndarray]:
-        """Feeds ``inputs`` (every input of the signature, by name) and fetches the outputs."""
+        """Feeds ``inputs`` (every input of the signature, by name) and fetches the outputs;
+        a run longer than ``timeout_ms`` (0: no limit) raises DeadlineExceededError."""
         signature = self.signature_defs[signature_name]
         if set(inputs) != set(signature.inputs):
             raise ValueError(
@@ -73,7 +75,8 @@ class SavedModelBundle:
         names = list(output_names) if output_names else sorted(signature.outputs)
         feeds = {signature.inputs[name].name: value for name, value in inputs.items()}
         fetches = {name: signature.outputs[name].name for name in names}
-        return self.session.run(fetches, feed_dict=feeds)
+        options = tf.compat.v1.RunOptions(timeout_in_ms=timeout_ms) if timeout_ms else None
+        return self.session.run(fetches, feed_dict=feeds, options=options)
 
     def close(self) -> None:
         self.session.close()

@@ -151,8 +151,10 @@ def run_signature(
     inputs: Mapping[str, tensor_pb2.TensorProto],
     output_filter: Iterable[str],
     max_batch_size: int,
+    timeout_ms: int = 0,
 ) -> tuple[str, dict[str, np.ndarray]]:
-    """Checks a Predict request's inputs and runs it: (effective signature name, outputs)."""
+    """Checks a Predict request's inputs and runs it: (effective signature name, outputs);
+    DEADLINE_EXCEEDED after ``timeout_ms`` (0: no limit)."""
     signature_name = signature_name or DEFAULT_SIGNATURE
     if signature_name not in bundle.signature_defs:
         raise ServingError(
@@ -165,7 +167,12 @@ def run_signature(
         list(bundle.signature_defs[signature_name].outputs), output_filter
     )
     try:
-        return signature_name, bundle.run(signature_name, arrays, output_names)
+        return signature_name, bundle.run(signature_name, arrays, output_names, timeout_ms)
+    except tf.errors.DeadlineExceededError as error:
+        raise ServingError(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"signature '{signature_name}' ran past the {timeout_ms} ms deadline",
+        ) from error
     except tf.errors.InvalidArgumentError as error:  # the model's own input checks
         raise ServingError(
             grpc.StatusCode.INVALID_ARGUMENT,

@@ -1,0 +1,216 @@
+"""Several models, version policies, labels and config reloads, over real gRPC."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import grpc
+import pytest
+from serving_fixtures import (
+    AVAILABLE,
+    END,
+    POLL_SECONDS,
+    export_tiny_generator,
+    images_and_pngs,
+    open_stubs,
+    predict_request,
+    push,
+    rpc_error,
+    status_of,
+    wait_for_state,
+)
+from tensorflow_serving.apis import model_management_pb2
+
+from artgan.config import ServerConfig
+from artgan.errors import ArtganError
+from artgan.serving.model_config import parse_config_text
+from artgan.serving.server import start_server
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> dict[int, str]:
+    root = tmp_path_factory.mktemp("exports")
+    return {
+        version: export_tiny_generator(str(root / f"v{version}"), weights_seed=version)
+        for version in (1, 2, 3)
+    }
+
+
+def config_text(*models: tuple[str, str, str, dict[str, int]]) -> str:
+    """model_config_list text of (name, base_path, policy, labels) entries."""
+    entries = []
+    for name, base_path, policy, labels in models:
+        label_text = " ".join(
+            f'version_labels {{ key: "{label}" value: {version} }}'
+            for label, version in labels.items()
+        )
+        entries.append(
+            f'config {{ name: "{name}" base_path: "{base_path}" model_platform: "tensorflow" '
+            f"{policy} {label_text} }}"
+        )
+    return "model_config_list { " + " ".join(entries) + " }"
+
+
+def start_with_config(tmp_path, text: str, **options):
+    path = tmp_path / "models.config"
+    path.write_text(text)
+    server = ServerConfig(model_config_file=str(path), **options)
+    return start_server("", port=0, poll_seconds=POLL_SECONDS, server=server), path
+
+
+def versioned(request, version=None, label=None):
+    if label is not None:
+        request.model_spec.version_label = label
+    else:
+        request.model_spec.version.value = version
+    return request
+
+
+def served_version(stubs, request) -> int:
+    return stubs.prediction.Predict(request, timeout=30).model_spec.version.value
+
+
+def reload_request(text: str) -> model_management_pb2.ReloadConfigRequest:
+    request = model_management_pb2.ReloadConfigRequest()
+    request.config.CopyFrom(parse_config_text(text, "test"))
+    return request
+
+
+def test_two_models_with_policies_versions_and_labels(exported, tmp_path):
+    emoji, sprites = tmp_path / "emoji", tmp_path / "sprites"
+    for version in (1, 2, 3):
+        push(exported[version], emoji, version)
+        push(exported[version], sprites, version)
+    text = config_text(
+        ("emoji", str(emoji), "model_version_policy { all {} }", {}),
+        ("sprites", str(sprites), "model_version_policy { latest { num_versions: 2 } }", {}),
+    )
+    handle, _ = start_with_config(tmp_path, text)
+    with handle:
+        stubs = open_stubs(handle.address)
+        assert served_version(stubs, predict_request([1], model="emoji")) == 3
+        pngs = {
+            version: images_and_pngs(
+                stubs.prediction.Predict(
+                    versioned(predict_request([1], model="emoji"), version), timeout=30
+                )
+            )[1]
+            for version in (1, 2, 3)
+        }
+        assert pngs[1] != pngs[2] != pngs[3]  # each version its own weights
+        states = {
+            s.version: s.state for s in status_of(stubs, model="sprites").model_version_status
+        }
+        assert states == {3: AVAILABLE, 2: AVAILABLE}
+        old = rpc_error(
+            stubs.prediction.Predict, versioned(predict_request([1], model="sprites"), 1)
+        )
+        assert old.code() == grpc.StatusCode.NOT_FOUND
+        assert "Specific(sprites, 1)" in old.details()
+
+        # Labels come with a reload; the one on a version that is not available is refused.
+        labelled = config_text(
+            ("emoji", str(emoji), "model_version_policy { all {} }", {"stable": 2, "canary": 3}),
+            ("sprites", str(sprites), "model_version_policy { latest { num_versions: 2 } }", {}),
+        )
+        stubs.models.HandleReloadConfigRequest(reload_request(labelled), timeout=60)
+        for label, version in (("stable", 2), ("canary", 3)):
+            request = versioned(predict_request([1], model="emoji"), label=label)
+            assert served_version(stubs, request) == version
+        unknown = rpc_error(
+            stubs.prediction.Predict, versioned(predict_request([1], model="emoji"), label="beta")
+        )
+        assert unknown.code() == grpc.StatusCode.INVALID_ARGUMENT
+        bad_label = config_text(
+            ("emoji", str(emoji), "model_version_policy { all {} }", {"stable": 2}),
+            ("sprites", str(sprites), "", {"stable": 1}),
+        )
+        refused = rpc_error(stubs.models.HandleReloadConfigRequest, reload_request(bad_label))
+        assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "version 1 of model sprites" in refused.details()
+        request = versioned(predict_request([1], model="emoji"), label="canary")
+        assert served_version(stubs, request) == 3  # the refused reload changed nothing
+        stubs.channel.close()
+
+
+def test_reload_adds_and_removes_models_and_refuses_bad_lists(exported, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    push(exported[1], first, 1)
+    push(exported[2], second, 7)
+    handle, _ = start_with_config(tmp_path, config_text(("first", str(first), "", {})))
+    with handle:
+        stubs = open_stubs(handle.address)
+        assert served_version(stubs, predict_request([1], model="first")) == 1
+        for text, message in (
+            (
+                config_text(("a", str(first), "", {}), ("a", str(second), "", {})),
+                "Illegal to list model a multiple times",
+            ),
+            (config_text(("a", "relative/path", "", {})), "absolute path"),
+        ):
+            error = rpc_error(stubs.models.HandleReloadConfigRequest, reload_request(text))
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and message in error.details()
+        assert served_version(stubs, predict_request([1], model="first")) == 1
+
+        stubs.models.HandleReloadConfigRequest(
+            reload_request(config_text(("second", str(second), "", {}))), timeout=60
+        )
+        assert served_version(stubs, predict_request([1], model="second")) == 7  # waited for
+        gone = rpc_error(stubs.prediction.Predict, predict_request([1], model="first"))
+        assert gone.code() == grpc.StatusCode.NOT_FOUND
+        stubs.channel.close()
+
+
+def test_the_config_file_is_polled_and_a_broken_edit_keeps_the_old_list(exported, tmp_path, caplog):
+    first, second = tmp_path / "first", tmp_path / "second"
+    push(exported[1], first, 1)
+    push(exported[2], second, 1)
+    handle, path = start_with_config(
+        tmp_path, config_text(("first", str(first), "", {})), model_config_file_poll_wait_seconds=1
+    )
+    with handle, caplog.at_level(logging.ERROR):
+        stubs = open_stubs(handle.address)
+        path.write_text("model_config_list { config { name: ")
+        deadline = time.monotonic() + 20
+        while "keeping the previous config" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        assert "keeping the previous config" in caplog.text
+        assert served_version(stubs, predict_request([1], model="first")) == 1
+        path.write_text(config_text(("first", str(first), "", {}), ("second", str(second), "", {})))
+        deadline = time.monotonic() + 20
+        while "second" not in handle.manager.models() and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        wait_for_state(stubs, 1, AVAILABLE, model="second")
+        assert served_version(stubs, predict_request([1], model="second")) == 1
+        stubs.channel.close()
+
+
+def test_a_corrupt_version_is_end_with_its_error_and_not_retried(exported, tmp_path, caplog):
+    base = tmp_path / "artgan"
+    push(exported[1], base, 1)
+    with start_server(str(base), port=0, poll_seconds=POLL_SECONDS) as handle:
+        stubs = open_stubs(handle.address)
+        (base / "2").mkdir()
+        (base / "2" / "saved_model.pb").write_bytes(b"not a SavedModel")
+        with caplog.at_level(logging.ERROR):
+            failed = wait_for_state(stubs, 2, END)
+            time.sleep(10 * POLL_SECONDS)  # ten more polls: none may load it again
+        assert failed.status.error_code != grpc.StatusCode.OK.value[0]
+        assert "saved_model.pb" in failed.status.error_message
+        assert caplog.text.count("loading version 2") == 1
+        assert served_version(stubs, predict_request([1])) == 1
+        stubs.channel.close()
+
+
+def test_a_label_on_an_unavailable_version_fails_startup_unless_allowed(exported, tmp_path):
+    base = tmp_path / "artgan"
+    push(exported[1], base, 1)
+    text = config_text(("artgan", str(base), "", {"stable": 1}))
+    with pytest.raises(ArtganError, match="not currently available"):
+        start_with_config(tmp_path, text)
+    handle, _ = start_with_config(tmp_path, text, allow_version_labels_for_unavailable_models=True)
+    with handle:
+        stubs = open_stubs(handle.address)
+        assert served_version(stubs, versioned(predict_request([1]), label="stable")) == 1
+        stubs.channel.close()
