@@ -211,9 +211,6 @@ class ModelManager:
             )
         return version
 
-    def labels(self, model_name: str) -> dict[str, int]:
-        return dict(self._labels.get(model_name, {}))
-
     def version_statuses(self, model_spec: model_pb2.ModelSpec) -> list[VersionStatus]:
         """GetModelStatus: one version's status, or every version's (a label is ignored, as
         TF Serving ignores it); NOT_FOUND when there is none."""

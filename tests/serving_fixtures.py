@@ -39,6 +39,14 @@ def export_tiny_generator(path: str, weights_seed: int) -> str:
     return export_generator(generator, LATENT_DIM, path)
 
 
+def export_versions(root, versions) -> dict[int, str]:
+    """Tiny generators with different weights, one per version, exported under ``root``."""
+    return {
+        version: export_tiny_generator(str(root / f"v{version}"), weights_seed=version)
+        for version in versions
+    }
+
+
 def push(exported_dir: str, base_path, version: int) -> None:
     """Publishes a version atomically (the Pusher writes saved_model.pb last for the same end)."""
     os.makedirs(base_path, exist_ok=True)

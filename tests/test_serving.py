@@ -18,7 +18,7 @@ from serving_fixtures import (
     MODEL,
     POLL_SECONDS,
     RESOLUTION,
-    export_tiny_generator,
+    export_versions,
     images_and_pngs,
     metadata_request,
     open_stubs,
@@ -53,11 +53,7 @@ from artgan.serving.server import start_server
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> dict[int, str]:
     """Two tiny generators with different weights: what versions 1 and 2 get pushed from."""
-    root = tmp_path_factory.mktemp("exports")
-    return {
-        version: export_tiny_generator(str(root / f"v{version}"), weights_seed=version)
-        for version in (1, 2)
-    }
+    return export_versions(tmp_path_factory.mktemp("exports"), (1, 2))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from serving_fixtures import (
     AVAILABLE,
     END,
     POLL_SECONDS,
-    export_tiny_generator,
+    export_versions,
     images_and_pngs,
     open_stubs,
     predict_request,
@@ -30,11 +30,7 @@ from artgan.serving.server import start_server
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> dict[int, str]:
-    root = tmp_path_factory.mktemp("exports")
-    return {
-        version: export_tiny_generator(str(root / f"v{version}"), weights_seed=version)
-        for version in (1, 2, 3)
-    }
+    return export_versions(tmp_path_factory.mktemp("exports"), (1, 2, 3))
 
 
 def config_text(*models: tuple[str, str, str, dict[str, int]]) -> str:
