@@ -359,8 +359,21 @@ class ServerConfig:
     # Labels may name versions not loaded yet (TF Serving refuses them otherwise: a label is
     # only assigned to an AVAILABLE version).
     allow_version_labels_for_unavailable_models: bool = False
+    rest_port: int = 0  # TF Serving's REST API on this port; 0: off (the docker image uses 8501)
+    rest_api_num_threads: int = 0  # REST requests served at once; 0: 4 per CPU core, as TF Serving
+    rest_api_timeout_ms: int = 30_000  # a REST Predict running longer is DEADLINE_EXCEEDED (504)
+    rest_api_enable_cors: bool = False  # Access-Control-Allow-Origin: * on REST answers
+
+    def rest_threads(self) -> int:
+        return self.rest_api_num_threads or 4 * (os.cpu_count() or 1)
 
     def validate(self) -> None:
+        if self.rest_port < 0 or self.rest_api_num_threads < 0 or self.rest_api_timeout_ms < 0:
+            raise ArtganError(
+                "server.rest_port, server.rest_api_num_threads and server.rest_api_timeout_ms "
+                f"must be >= 0, got {self.rest_port}, {self.rest_api_num_threads} and "
+                f"{self.rest_api_timeout_ms}"
+            )
         if self.grpc_max_threads < 1:
             raise ArtganError(
                 f"server.grpc_max_threads must be at least 1, got {self.grpc_max_threads}"

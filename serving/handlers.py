@@ -7,6 +7,7 @@ Each handler takes the model manager and a request proto and returns the respons
 from __future__ import annotations
 
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -21,13 +22,14 @@ from artgan.serving.manager import ModelManager
 SIGNATURE_DEF_FIELD = "signature_def"
 
 
-def predict(
+def predict_arrays(
     manager: ModelManager,
     request: predict_pb2.PredictRequest,
     max_batch_size: int,
     timeout_ms: int = 0,
-) -> predict_pb2.PredictResponse:
-    """PredictionService.Predict on the version the request's model_spec asks for."""
+) -> tuple[int, str, dict[str, np.ndarray]]:
+    """Runs a Predict request on the version its model_spec asks for:
+    (version, signature name, outputs)."""
     with manager.use(request.model_spec) as loaded:
         signature_name, results = run_signature(
             loaded.bundle,
@@ -37,9 +39,20 @@ def predict(
             max_batch_size,
             timeout_ms,
         )
+    return loaded.version, signature_name, results
+
+
+def predict(
+    manager: ModelManager,
+    request: predict_pb2.PredictRequest,
+    max_batch_size: int,
+    timeout_ms: int = 0,
+) -> predict_pb2.PredictResponse:
+    """PredictionService.Predict on the version the request's model_spec asks for."""
+    version, signature_name, results = predict_arrays(manager, request, max_batch_size, timeout_ms)
     response = predict_pb2.PredictResponse()
     response.model_spec.name = request.model_spec.name
-    response.model_spec.version.value = loaded.version
+    response.model_spec.version.value = version
     response.model_spec.signature_name = signature_name
     for name, value in results.items():
         response.outputs[name].CopyFrom(tf.make_tensor_proto(value))

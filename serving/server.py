@@ -1,8 +1,8 @@
-"""An embedded, TF Serving-compatible gRPC model server.
+"""An embedded, TF Serving-compatible model server: gRPC and, when asked, REST.
 
-It speaks the official ``tensorflow_serving.apis`` services (PredictionService, ModelService),
-so the same clients work against it and against the real ``tensorflow/serving`` image, with the
-same flags (``ServerConfig``).
+It speaks the official ``tensorflow_serving.apis`` services (PredictionService, ModelService)
+and TF Serving's REST API, so the same clients work against it and against the real
+``tensorflow/serving`` image, with the same flags (``ServerConfig``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from artgan.serving.channel import MAX_MESSAGE_BYTES, grpc_address
 from artgan.serving.manager import ModelManager
 from artgan.serving.model_config import read_config_file, single_model_config
 from artgan.serving.repository import ModelRepository
+from artgan.serving.rest import RestServer
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +100,23 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 class ServerHandle:
-    """A running server: ``.port`` (gRPC), ``.stop()``, ``.wait()``; a context manager."""
+    """A running server: ``.port`` (gRPC), ``.rest`` (None when REST is off), ``.stop()``,
+    ``.wait()``; a context manager."""
 
-    def __init__(self, server: grpc.Server, manager: ModelManager, host: str, port: int):
+    def __init__(
+        self,
+        server: grpc.Server,
+        manager: ModelManager,
+        host: str,
+        port: int,
+        rest: RestServer | None = None,
+    ):
         self.server = server
         self.manager = manager
         self.host = host
         self.port = port
         self.address = grpc_address(host, port)
+        self.rest = rest
         self._stopped = threading.Event()
 
     @property
@@ -125,6 +135,8 @@ class ServerHandle:
         """Stops serving (in-flight requests get ``grace_seconds``), polling, and unloads."""
         if self._stopped.is_set():
             return
+        if self.rest is not None:
+            self.rest.stop()
         self.server.stop(grace_seconds).wait()
         self.manager.stop()
         self._stopped.set()
@@ -164,12 +176,14 @@ def start_server(
     max_batch_size: int = DEFAULTS.max_batch_size,
     poll_seconds: float = SERVER_DEFAULTS.file_system_poll_wait_seconds,
     server: ServerConfig = SERVER_DEFAULTS,
+    rest_port: int | None = None,
 ) -> ServerHandle:
-    """Loads each model's aspired versions, starts gRPC, and polls for new versions every
-    ``poll_seconds``.
+    """Loads each model's aspired versions, starts gRPC (and REST on ``server.rest_port``
+    unless 0), and polls for new versions every ``poll_seconds``.
 
-    ``port=0`` picks a free port (see the handle's ``.port``). A missing or empty base path is
-    fine: the server answers NOT_FOUND until a version appears.
+    ``port=0`` picks a free gRPC port (see the handle's ``.port``); ``rest_port`` overrides
+    ``server.rest_port``, and there 0 picks a free port (``.rest.port``). A missing or empty
+    base path is fine: the server answers NOT_FOUND until a version appears.
     """
     server.validate()
     if max_batch_size < 1 or poll_seconds <= 0:
@@ -210,8 +224,31 @@ def start_server(
         raise ArtganError(
             f"cannot listen on {grpc_address(host, port)}{reason}; is the port in use?"
         )
-    handle = ServerHandle(grpc_server, manager, host, bound_port)
+    rest = None
+    rest_enabled = rest_port is not None or server.rest_port > 0
+    rest_port = server.rest_port if rest_port is None else rest_port
+    if rest_enabled:
+        try:
+            rest = RestServer(
+                manager,
+                host,
+                rest_port,
+                max_batch_size,
+                server.rest_threads(),
+                server.rest_api_timeout_ms,
+                server.rest_api_enable_cors,
+            )
+        except OSError as error:
+            grpc_server.stop(None)
+            manager.stop()
+            raise ArtganError(
+                f"cannot listen for REST on {host}:{rest_port}: {error.strerror}; is the "
+                "port in use?"
+            ) from error
+    handle = ServerHandle(grpc_server, manager, host, bound_port, rest)
     grpc_server.start()
+    if rest is not None:
+        rest.start()
     manager.start_polling(server.model_config_file, server.model_config_file_poll_wait_seconds)
     for name, repository in manager.models().items():
         log.info(
@@ -221,6 +258,8 @@ def start_server(
             sorted(repository.available()) or "none yet",
         )
     log.info("gRPC on %s", handle.address)
+    if rest is not None:
+        log.info("REST on %s/v1/models/<name>", rest.url)
     return handle
 
 

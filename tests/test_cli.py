@@ -162,3 +162,31 @@ def test_the_printed_generate_command_reproduces_the_sample_grid(tmp_path, capsy
         open(os.path.join(config.home, "samples", "grid.png"), "rb") as sampled,
     ):
         assert printed.read() == sampled.read()
+
+
+def test_serve_takes_tensorflow_model_servers_own_command_line():
+    from artgan.cli import build_parser
+    from artgan.cli.config_flags import section_from_args
+    from artgan.config import ServerConfig
+
+    argv = [
+        "serve",
+        "--model_base_path=/models/artgan",
+        "--rest_api_port=8501",
+        "--rest_api_timeout_in_ms=5000",
+        "--rest_api_enable_cors_support=true",
+        "--allow_version_labels_for_unavailable_models",
+        "--file_system_poll_wait_seconds=2",
+    ]
+    args = build_parser().parse_args(argv)
+    server = section_from_args(args, "server", ServerConfig())
+    assert args.model_base_path == "/models/artgan"
+    assert (server.rest_port, server.rest_api_timeout_ms) == (8501, 5000)
+    assert server.rest_api_enable_cors and server.allow_version_labels_for_unavailable_models
+    assert server.file_system_poll_wait_seconds == 2.0
+    off = build_parser().parse_args(["serve", "--rest_api_enable_cors_support=false"])
+    assert not section_from_args(off, "server", ServerConfig()).rest_api_enable_cors
+    ours = build_parser().parse_args(["serve", "--rest-api-enable-cors"])
+    assert section_from_args(ours, "server", ServerConfig()).rest_api_enable_cors
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--rest_api_enable_cors_support=maybe"])

@@ -84,6 +84,17 @@ def _int_or_auto(text: str) -> int | str:
         ) from None
 
 
+TRUTH = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _truth(text: str) -> bool:
+    """``true``/``false`` (or 1/0), as ``--flag=true`` in other tools' flag syntax."""
+    try:
+        return TRUTH[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}") from None
+
+
 def _help(text: str, default: Any) -> str:
     shown = "none" if default is None else repr(default) if default == "" else default
     return f"{text} (default: {shown})".replace("%", "%%").lstrip()
@@ -135,8 +146,20 @@ def add_section_flags(
                 options.update(type=kind, choices=choices)
             else:
                 options.update(type=kind, metavar=field.name.upper())
-        names = (flag_name(section, field.name), *(aliases or {}).get(field.name, ()))
-        group.add_argument(*names, **options)
+        other_names = (aliases or {}).get(field.name, ())
+        if kind is bool and other_names:
+            # Other tools' boolean flags: --flag, or --flag=true|false (TF Serving's spelling).
+            group.add_argument(
+                *other_names,
+                dest=options["dest"],
+                type=_truth,
+                nargs="?",
+                const=True,
+                default=argparse.SUPPRESS,
+                help=argparse.SUPPRESS,
+            )
+            other_names = ()
+        group.add_argument(flag_name(section, field.name), *other_names, **options)
 
 
 def section_from_args(args: argparse.Namespace, section: str, defaults: Any) -> Any:

@@ -10,7 +10,11 @@ from artgan.config import PipelineConfig, ServerConfig, ServingConfig
 SERVING = ServingConfig()
 SERVER = ServerConfig()
 # tensorflow_model_server's spellings where ours differ, so its command lines work unchanged.
-TF_SERVING_NAMES: dict[str, str] = {}
+TF_SERVING_NAMES = {
+    "rest_port": "rest_api_port",
+    "rest_api_timeout_ms": "rest_api_timeout_in_ms",
+    "rest_api_enable_cors": "rest_api_enable_cors_support",
+}
 
 
 def tf_serving_aliases() -> dict[str, tuple[str, ...]]:
@@ -23,7 +27,9 @@ def tf_serving_aliases() -> dict[str, tuple[str, ...]]:
 
 def add_parsers(commands, parents) -> None:
     serve = commands.add_parser(
-        "serve", parents=parents, help="serve pushed generators over TensorFlow Serving's gRPC API"
+        "serve",
+        parents=parents,
+        help="serve pushed generators over TensorFlow Serving's gRPC and REST APIs",
     )
     serve.add_argument(
         "--model-base-path",
