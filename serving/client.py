@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import logging
 import os
 import re
 import time
@@ -35,11 +36,14 @@ from artgan.errors import ArtganError
 from artgan.grid import save_grid, save_png
 from artgan.serving.channel import MAX_MESSAGE_BYTES, grpc_address
 
+log = logging.getLogger(__name__)
+
 DEFAULTS = ServingConfig()
 MAX_SEEDS = 100_000
 SEED_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.AVAILABLE
 STATUS_POLL_SECONDS = 0.2
+MAX_RESTARTS = 3  # generations started again because a push unloaded their version
 GRID_FILE = "grid.png"
 
 
@@ -179,6 +183,12 @@ class GeneratorClient:
     ) -> tuple[int, list[bytes]]:
         """One Predict call for ``seeds`` (and ``labels``, via the class-conditional
         ``with_labels`` signature): (served version, PNG bytes per seed)."""
+        try:
+            return self._predict_pngs(model_name, seeds, version, labels)
+        except grpc.RpcError as error:
+            raise self.rpc_failure(error, f"Predict for model {model_name!r}") from error
+
+    def _predict_pngs(self, model_name, seeds, version, labels) -> tuple[int, list[bytes]]:
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model_name
         if version is not None:
@@ -191,10 +201,7 @@ class GeneratorClient:
             )
         # PNGs only: half the bytes of also sending raw pixels, and lossless to decode.
         request.output_filter.append(PNG_OUTPUT)
-        try:
-            response = self.predictions.Predict(request, timeout=self.timeout_s)
-        except grpc.RpcError as error:
-            raise self.rpc_failure(error, f"Predict for model {model_name!r}") from error
+        response = self.predictions.Predict(request, timeout=self.timeout_s)
         if PNG_OUTPUT not in response.outputs:
             raise ArtganError(f"model {model_name!r} on {self.address} returned no {PNG_OUTPUT!r}")
         pngs = [bytes(png) for png in tf.make_ndarray(response.outputs[PNG_OUTPUT]).ravel()]
@@ -213,7 +220,8 @@ class GeneratorClient:
 
         ``labels`` (class-conditional models): one class per seed, or one for all of them.
         Without ``version``, the first chunk's served version is pinned for the rest, so one
-        result never mixes versions across a hot reload.
+        result never mixes versions; when a push unloads that version midway, generation
+        starts again on the new latest (at most ``MAX_RESTARTS`` times).
         """
         seeds = [int(seed) for seed in seeds]
         if not seeds:
@@ -225,14 +233,46 @@ class GeneratorClient:
                 raise ArtganError(
                     f"{len(labels)} labels for {len(seeds)} seeds: give one or one each"
                 )
+        for restart in range(MAX_RESTARTS + 1):
+            try:
+                return self._generate_pinned(model_name, seeds, version, labels)
+            except VersionUnloaded as gone:
+                if restart == MAX_RESTARTS:
+                    raise ArtganError(
+                        f"model {model_name!r} on {self.address} changed version "
+                        f"{MAX_RESTARTS + 1} times during one generation; try again"
+                    ) from gone
+                log.info(
+                    "version %d of %s was unloaded midway: starting again on the latest",
+                    gone.version,
+                    model_name,
+                )
+        raise AssertionError("unreachable")
+
+    def _generate_pinned(self, model_name, seeds, version, labels) -> GeneratedImages:
+        """Every chunk from one version: ``version``, or the one the first chunk got."""
+        pinned = version
         pngs: list[bytes] = []
         for start in range(0, len(seeds), self.max_batch_size):
             chunk = seeds[start : start + self.max_batch_size]
             chunk_labels = None if labels is None else labels[start : start + self.max_batch_size]
-            version, chunk_pngs = self.predict_pngs(model_name, chunk, version, chunk_labels)
+            try:
+                pinned, chunk_pngs = self._predict_pngs(model_name, chunk, pinned, chunk_labels)
+            except grpc.RpcError as error:
+                if version is None and start and error.code() == grpc.StatusCode.NOT_FOUND:
+                    raise VersionUnloaded(pinned) from error
+                raise self.rpc_failure(error, f"Predict for model {model_name!r}") from error
             pngs.extend(chunk_pngs)
         images = np.stack([decode_png(png) for png in pngs])
-        return GeneratedImages(version=version, seeds=seeds, images=images, pngs=pngs)
+        return GeneratedImages(version=pinned, seeds=seeds, images=images, pngs=pngs)
+
+
+class VersionUnloaded(Exception):
+    """The version a generation pinned went away between two of its requests."""
+
+    def __init__(self, version: int):
+        super().__init__(f"version {version} is no longer served")
+        self.version = version
 
 
 def seed_file_name(seed: int) -> str:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent import futures
 
 import grpc
 import pytest
 from serving_fixtures import (
     AVAILABLE,
     END,
+    MODEL,
     POLL_SECONDS,
     export_versions,
     images_and_pngs,
@@ -20,10 +23,11 @@ from serving_fixtures import (
     status_of,
     wait_for_state,
 )
-from tensorflow_serving.apis import model_management_pb2
+from tensorflow_serving.apis import model_management_pb2, prediction_service_pb2_grpc
 
 from artgan.config import ServerConfig
 from artgan.errors import ArtganError
+from artgan.serving.client import GeneratorClient
 from artgan.serving.model_config import parse_config_text
 from artgan.serving.server import start_server
 
@@ -209,4 +213,47 @@ def test_a_label_on_an_unavailable_version_fails_startup_unless_allowed(exported
     with handle:
         stubs = open_stubs(handle.address)
         assert served_version(stubs, versioned(predict_request([1]), label="stable")) == 1
+        stubs.channel.close()
+
+
+class HoldSecondPredict(grpc.UnaryUnaryClientInterceptor):
+    """Lets the first Predict through and holds the next until ``release`` is set: a push can
+    then land between two chunks of one generation, every time."""
+
+    def __init__(self):
+        self.calls = 0
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        if client_call_details.method.endswith("/Predict"):
+            self.calls += 1
+            if self.calls == 2:
+                self.held.set()
+                assert self.release.wait(60)
+        return continuation(client_call_details, request)
+
+
+def test_generate_started_on_a_version_that_a_push_unloads_restarts_on_the_new_one(
+    exported, tmp_path
+):
+    base_path = tmp_path / MODEL
+    push(exported[1], base_path, 1)
+    with start_server(str(base_path), port=0, poll_seconds=POLL_SECONDS) as server:
+        stubs = open_stubs(server.address)
+        with GeneratorClient(server.host, server.port, max_batch_size=2) as client:
+            hold = HoldSecondPredict()
+            channel = grpc.intercept_channel(client.channel, hold)
+            client.predictions = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            generating = futures.ThreadPoolExecutor(1).submit(client.generate, MODEL, [1, 2, 3])
+            assert hold.held.wait(60)  # chunk [1, 2] came from version 1; [3] is waiting
+            push(exported[2], base_path, 2)
+            wait_for_state(stubs, 1, END)  # version 1 is gone before the second chunk asks
+            hold.release.set()
+            result = generating.result(timeout=60)
+            assert result.version == 2
+            with GeneratorClient(server.host, server.port) as other:
+                fresh = other.generate(MODEL, [1, 2, 3], version=2)
+            assert result.pngs == fresh.pngs  # all three from version 2, none from version 1
+            assert hold.calls == 4  # [1, 2] on v1, [3] NOT_FOUND, then [1, 2] and [3] on v2
         stubs.channel.close()
