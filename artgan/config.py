@@ -363,6 +363,9 @@ class ServerConfig:
     rest_api_num_threads: int = 0  # REST requests served at once; 0: 4 per CPU core, as TF Serving
     rest_api_timeout_ms: int = 30_000  # a REST Predict running longer is DEADLINE_EXCEEDED (504)
     rest_api_enable_cors: bool = False  # Access-Control-Allow-Origin: * on REST answers
+    enable_batching: bool = False  # join concurrent Predict calls into one model run
+    # TF Serving's text BatchingParameters (max_batch_size { value: 64 } ...); "": its defaults.
+    batching_parameters_file: str = ""
 
     def rest_threads(self) -> int:
         return self.rest_api_num_threads or 4 * (os.cpu_count() or 1)

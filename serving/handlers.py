@@ -16,7 +16,9 @@ from tensorflow_serving.apis import (
     predict_pb2,
 )
 
+from artgan.contract.bundle import SavedModelBundle
 from artgan.contract.requests import ServingError, run_signature
+from artgan.serving.batching import BatchScheduler
 from artgan.serving.manager import ModelManager
 
 SIGNATURE_DEF_FIELD = "signature_def"
@@ -38,8 +40,24 @@ def predict_arrays(
             request.output_filter,
             max_batch_size,
             timeout_ms,
+            batched_run(manager.batcher, loaded.bundle),
         )
     return loaded.version, signature_name, results
+
+
+def batched_run(batcher: BatchScheduler | None, bundle: SavedModelBundle):
+    """``bundle.run`` through the server's batch scheduler (None when batching is off)."""
+    if batcher is None:
+        return None
+
+    def run(signature_name, inputs, output_names, timeout_ms):
+        def run_batch(joined, names, batch_timeout_ms):
+            return bundle.run(signature_name, joined, names, batch_timeout_ms)
+
+        key = (bundle.path, signature_name)
+        return batcher.run(key, run_batch, inputs, output_names, timeout_ms)
+
+    return run
 
 
 def predict(

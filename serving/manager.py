@@ -17,6 +17,7 @@ import grpc
 from tensorflow_serving.apis import model_pb2
 
 from artgan.contract.requests import ServingError
+from artgan.serving.batching import BatchingOptions, BatchScheduler
 from artgan.serving.model_config import ModelServerConfig, check_config, read_config_file
 from artgan.serving.repository import (
     LoadedVersion,
@@ -38,11 +39,14 @@ class ModelManager:
         max_batch_size: int,
         allow_labels_for_unavailable: bool = False,
         load_timeout_s: float = 600.0,
+        batching: BatchingOptions | None = None,
     ):
         self.poll_seconds = poll_seconds
         self.max_batch_size = max_batch_size
         self.allow_labels_for_unavailable = allow_labels_for_unavailable
         self.load_timeout_s = load_timeout_s
+        # One scheduler joins concurrent Predict calls of every model (None: batching off).
+        self.batcher = BatchScheduler(batching) if batching is not None else None
         self.config = ModelServerConfig()
         self._models: dict[str, ModelRepository] = {}
         self._labels: dict[str, dict[str, int]] = {}
@@ -153,11 +157,13 @@ class ModelManager:
                 log.error("model config file %s: %s (keeping the previous config)", path, error)
 
     def stop(self) -> None:
-        """Stops polling and unloads every model."""
+        """Stops polling and batching, and unloads every model."""
         self._stop.set()
         for thread in self._threads:
             thread.join()
         self._threads = []
+        if self.batcher is not None:
+            self.batcher.stop()
         for repository in self.models().values():
             repository.unload_all()
 

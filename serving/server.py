@@ -22,6 +22,7 @@ from artgan.config import ServerConfig, ServingConfig
 from artgan.contract.requests import ServingError
 from artgan.errors import ArtganError
 from artgan.serving import handlers
+from artgan.serving.batching import read_batching_options
 from artgan.serving.channel import MAX_MESSAGE_BYTES, grpc_address
 from artgan.serving.manager import ModelManager
 from artgan.serving.model_config import read_config_file, single_model_config
@@ -191,8 +192,17 @@ def start_server(
             f"max_batch_size must be >= 1 and poll_seconds > 0, got {max_batch_size} and "
             f"{poll_seconds}"
         )
+    batching = None
+    if server.enable_batching:
+        batching = read_batching_options(server.batching_parameters_file)
+        log.info("batching: %s", batching)
+    elif server.batching_parameters_file:
+        log.warning("--batching-parameters-file is ignored without --enable-batching")
     manager = ModelManager(
-        poll_seconds, max_batch_size, server.allow_version_labels_for_unavailable_models
+        poll_seconds,
+        max_batch_size,
+        server.allow_version_labels_for_unavailable_models,
+        batching=batching,
     )
     try:
         manager.reload(initial_config(model_base_path, model_name, server.model_config_file))

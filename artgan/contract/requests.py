@@ -5,7 +5,7 @@ Failures raise ``ServingError`` with the status code and message real TF Serving
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import grpc
 import numpy as np
@@ -152,9 +152,11 @@ def run_signature(
     output_filter: Iterable[str],
     max_batch_size: int,
     timeout_ms: int = 0,
+    run: Callable[..., dict[str, np.ndarray]] | None = None,
 ) -> tuple[str, dict[str, np.ndarray]]:
     """Checks a Predict request's inputs and runs it: (effective signature name, outputs);
-    DEADLINE_EXCEEDED after ``timeout_ms`` (0: no limit)."""
+    DEADLINE_EXCEEDED after ``timeout_ms`` (0: no limit). ``run`` (default ``bundle.run``)
+    takes (signature name, inputs, output names, timeout_ms), e.g. to batch requests."""
     signature_name = signature_name or DEFAULT_SIGNATURE
     if signature_name not in bundle.signature_defs:
         raise ServingError(
@@ -167,7 +169,10 @@ def run_signature(
         list(bundle.signature_defs[signature_name].outputs), output_filter
     )
     try:
-        return signature_name, bundle.run(signature_name, arrays, output_names, timeout_ms)
+        run = run or bundle.run
+        return signature_name, run(signature_name, arrays, output_names, timeout_ms)
+    except ServingError:  # e.g. the batch scheduler's own limits
+        raise
     except tf.errors.DeadlineExceededError as error:
         raise ServingError(
             grpc.StatusCode.DEADLINE_EXCEEDED,
