@@ -364,6 +364,12 @@ class ServerConfig:
     rest_api_timeout_ms: int = 30_000  # a REST Predict running longer is DEADLINE_EXCEEDED (504)
     rest_api_enable_cors: bool = False  # Access-Control-Allow-Origin: * on REST answers
     enable_batching: bool = False  # join concurrent Predict calls into one model run
+    # TF Serving's text SSLConfig (server_key, server_cert, custom_ca: PEM contents;
+    # client_verify): gRPC over TLS instead of plaintext.
+    ssl_config_file: str = ""
+    # The standard grpc.health.v1 service: SERVING once the port is open (readiness is still
+    # GetModelStatus AVAILABLE).
+    enable_grpc_healthcheck_service: bool = False
     # TF Serving's text BatchingParameters (max_batch_size { value: 64 } ...); "": its defaults.
     batching_parameters_file: str = ""
 

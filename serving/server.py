@@ -16,6 +16,7 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from artgan.config import ServerConfig, ServingConfig
@@ -24,6 +25,7 @@ from artgan.errors import ArtganError
 from artgan.serving import handlers
 from artgan.serving.batching import read_batching_options
 from artgan.serving.channel import MAX_MESSAGE_BYTES, grpc_address
+from artgan.serving.config_protos import SSLConfig, read_text_proto
 from artgan.serving.manager import ModelManager
 from artgan.serving.model_config import read_config_file, single_model_config
 from artgan.serving.repository import ModelRepository
@@ -153,6 +155,44 @@ class ServerHandle:
         self.stop()
 
 
+# What TF Serving's --enable_grpc_healthcheck_service reports SERVING ("" is the whole server).
+HEALTH_SERVICES = ("", "ModelService", "PredictionService")
+
+
+def add_health_service(grpc_server: grpc.Server) -> None:
+    """grpc.health.v1.Health, SERVING for the server and its two services from the start."""
+    servicer = health.HealthServicer()
+    for service in HEALTH_SERVICES:
+        servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, grpc_server)
+
+
+def server_credentials(ssl_config_file: str) -> grpc.ServerCredentials | None:
+    """TLS credentials from TF Serving's SSLConfig file (None: plaintext), as
+    BuildServerCredentialsFromSSLConfigFile builds them."""
+    if not ssl_config_file:
+        return None
+    ssl = read_text_proto(ssl_config_file, SSLConfig, "--ssl-config-file")
+    if not ssl.server_key or not ssl.server_cert:
+        raise ArtganError(
+            f"--ssl-config-file {ssl_config_file}: server_key and server_cert (PEM contents) "
+            "are both needed"
+        )
+    if ssl.client_verify and not ssl.custom_ca:
+        raise ArtganError(
+            f"--ssl-config-file {ssl_config_file}: client_verify needs custom_ca, the PEM of the "
+            "authority that signs client certificates"
+        )
+    try:
+        return grpc.ssl_server_credentials(
+            [(ssl.server_key.encode(), ssl.server_cert.encode())],
+            root_certificates=ssl.custom_ca.encode() or None,
+            require_client_auth=ssl.client_verify,
+        )
+    except (RuntimeError, ValueError) as error:
+        raise ArtganError(f"--ssl-config-file {ssl_config_file}: {error}") from error
+
+
 def absolute(path: str) -> str:
     """A local path made absolute (TF Serving wants absolute base paths); URIs untouched."""
     return path if "://" in path else os.path.abspath(path)
@@ -223,17 +263,30 @@ def start_server(
         PredictionServicer(manager, max_batch_size), grpc_server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), grpc_server)
+    if server.enable_grpc_healthcheck_service:
+        add_health_service(grpc_server)
     try:
-        bound_port = grpc_server.add_insecure_port(grpc_address(host, port))
+        credentials = server_credentials(server.ssl_config_file)
+        if credentials is None:
+            bound_port = grpc_server.add_insecure_port(grpc_address(host, port))
+        else:
+            bound_port = grpc_server.add_secure_port(grpc_address(host, port), credentials)
+    except ArtganError:
+        manager.stop()
+        raise
     except RuntimeError as error:
         bound_port, reason = 0, f": {error}"
     else:
         reason = ""
     if not bound_port:
         manager.stop()
-        raise ArtganError(
-            f"cannot listen on {grpc_address(host, port)}{reason}; is the port in use?"
-        )
+        hint = "is the port in use?"
+        if server.ssl_config_file:
+            hint = (
+                f"are server_key and server_cert in {server.ssl_config_file} a PEM key and "
+                "its certificate? Or is the port in use?"
+            )
+        raise ArtganError(f"cannot listen on {grpc_address(host, port)}{reason}; {hint}")
     rest = None
     rest_enabled = rest_port is not None or server.rest_port > 0
     rest_port = server.rest_port if rest_port is None else rest_port
