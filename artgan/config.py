@@ -370,6 +370,9 @@ class ServerConfig:
     # The standard grpc.health.v1 service: SERVING once the port is open (readiness is still
     # GetModelStatus AVAILABLE).
     enable_grpc_healthcheck_service: bool = False
+    # TF Serving's text MonitoringConfig: prometheus_config { enable: true path: "..." } serves
+    # its metrics on the REST port (path default /monitoring/prometheus/metrics).
+    monitoring_config_file: str = ""
     # TF Serving's text BatchingParameters (max_batch_size { value: 64 } ...); "": its defaults.
     batching_parameters_file: str = ""
 

@@ -6,6 +6,8 @@ Each handler takes the model manager and a request proto and returns the respons
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import numpy as np
 import tensorflow as tf
@@ -20,8 +22,10 @@ from artgan.contract.bundle import SavedModelBundle
 from artgan.contract.requests import ServingError, run_signature
 from artgan.serving.batching import BatchScheduler
 from artgan.serving.manager import ModelManager
+from artgan.serving.metrics import GRPC
 
 SIGNATURE_DEF_FIELD = "signature_def"
+PREDICT_API = "Predict"  # the API label of request_latency
 
 
 def predict_arrays(
@@ -29,9 +33,29 @@ def predict_arrays(
     request: predict_pb2.PredictRequest,
     max_batch_size: int,
     timeout_ms: int = 0,
+    entrypoint: str = GRPC,
 ) -> tuple[int, str, dict[str, np.ndarray]]:
     """Runs a Predict request on the version its model_spec asks for:
-    (version, signature name, outputs)."""
+    (version, signature name, outputs); counted in the server's metrics under ``entrypoint``
+    (GRPC or REST)."""
+    started = time.perf_counter()
+    code = grpc.StatusCode.OK
+    try:
+        return run_predict(manager, request, max_batch_size, timeout_ms)
+    except ServingError as error:
+        code = error.code
+        raise
+    except Exception:
+        code = grpc.StatusCode.INTERNAL
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        manager.metrics.record_request(
+            request.model_spec.name, PREDICT_API, entrypoint, code, elapsed
+        )
+
+
+def run_predict(manager, request, max_batch_size, timeout_ms):
     with manager.use(request.model_spec) as loaded:
         signature_name, results = run_signature(
             loaded.bundle,

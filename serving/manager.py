@@ -18,6 +18,7 @@ from tensorflow_serving.apis import model_pb2
 
 from artgan.contract.requests import ServingError
 from artgan.serving.batching import BatchingOptions, BatchScheduler
+from artgan.serving.metrics import ServerMetrics
 from artgan.serving.model_config import ModelServerConfig, check_config, read_config_file
 from artgan.serving.repository import (
     LoadedVersion,
@@ -47,6 +48,7 @@ class ModelManager:
         self.load_timeout_s = load_timeout_s
         # One scheduler joins concurrent Predict calls of every model (None: batching off).
         self.batcher = BatchScheduler(batching) if batching is not None else None
+        self.metrics = ServerMetrics()
         self.config = ModelServerConfig()
         self._models: dict[str, ModelRepository] = {}
         self._labels: dict[str, dict[str, int]] = {}
@@ -70,7 +72,7 @@ class ModelManager:
                 if model.name in models:
                     models[model.name].reconfigure(model)
                 else:
-                    models[model.name] = ModelRepository(model, self.max_batch_size)
+                    models[model.name] = ModelRepository(model, self.max_batch_size, self.metrics)
                     new_models.append(model.name)
             listed = {model.name for model in config.model_config_list.config}
             removed = [models.pop(name) for name in list(models) if name not in listed]

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 
 import grpc
 import tensorflow as tf
@@ -23,6 +24,7 @@ from tensorflow_serving.apis import get_model_status_pb2
 from artgan.contract import SAVED_MODEL_FILE
 from artgan.contract.bundle import SavedModelBundle
 from artgan.contract.warmup import replay_warmup
+from artgan.serving.metrics import ServerMetrics
 from artgan.serving.model_config import ModelConfig, aspired_versions
 
 log = logging.getLogger(__name__)
@@ -127,9 +129,12 @@ def load_error_code(error: Exception) -> grpc.StatusCode:
 class ModelRepository:
     """One model: its aspired versions loaded, the others unloaded, by TF Serving's policy."""
 
-    def __init__(self, config: ModelConfig, max_batch_size: int):
+    def __init__(
+        self, config: ModelConfig, max_batch_size: int, metrics: ServerMetrics | None = None
+    ):
         self.config = config
         self.max_batch_size = max_batch_size  # warmup requests obey it too
+        self.metrics = metrics or ServerMetrics()
         self._available: dict[int, LoadedVersion] = {}
         self._statuses: dict[int, VersionStatus] = {}
         self._failed: set[int] = set()  # END with an error: not retried while on disk
@@ -187,9 +192,12 @@ class ModelRepository:
 
     def _load(self, version: int) -> None:
         self._statuses[version] = VersionStatus(version, State.LOADING)
+        started = time.perf_counter()
+        path = os.path.join(self.base_path, str(version))
         try:
             loaded = load_version(self.base_path, version, self.max_batch_size)
         except Exception as error:  # the versions already available keep serving
+            self.metrics.record_load(path, False, time.perf_counter() - started)
             self._failed.add(version)
             self._statuses[version] = VersionStatus(
                 version, State.END, load_error_code(error), str(error)
@@ -203,6 +211,7 @@ class ModelRepository:
                 error,
             )
             return
+        self.metrics.record_load(path, True, time.perf_counter() - started)
         self._available = {**self._available, version: loaded}
         self._statuses[version] = VersionStatus(version, State.AVAILABLE)
         log.info("model %s: version %d is available", self.model_name, version)

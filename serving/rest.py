@@ -33,6 +33,7 @@ from artgan.contract import DEFAULT_SIGNATURE
 from artgan.contract.requests import ServingError
 from artgan.serving import handlers, json_tensor
 from artgan.serving.manager import ModelManager
+from artgan.serving.metrics import REST
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class RestApi:
         for name, tensor in json_tensor.request_tensors(parsed, input_dtypes).items():
             request.inputs[name].CopyFrom(tensor)
         _, _, outputs = handlers.predict_arrays(
-            self.manager, request, self.max_batch_size, self.timeout_ms
+            self.manager, request, self.max_batch_size, self.timeout_ms, REST
         )
         return json_tensor.response_json(parsed.row_format, outputs)
 
@@ -156,8 +157,9 @@ class RestApi:
 def request_handler(
     api: RestApi, slots: threading.Semaphore, cors: bool, extra: Callable | None = None
 ) -> type[http.server.BaseHTTPRequestHandler]:
-    """The HTTP handler class: ``/v1/`` goes to ``api``; other paths to ``extra`` (e.g. the
-    metrics page) or 404, as TF Serving ignores them."""
+    """The HTTP handler class: ``extra`` answers the paths it knows (e.g. the metrics page,
+    returning (status, body, content type), else None), ``/v1/`` goes to ``api``, and other
+    paths are 404, as TF Serving ignores them."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as clients expect of TF Serving
@@ -204,13 +206,13 @@ def request_handler(
             body = self.read_body()
             if body is None:
                 return
+            answer = extra(method, urllib.parse.urlsplit(self.path).path) if extra else None
+            if answer is not None:
+                self.reply(*answer)
+                return
             path = self.api_path()
             if path is None:
-                answer = extra(method, urllib.parse.urlsplit(self.path).path) if extra else None
-                if answer is None:
-                    self.reply(404, b"", "text/plain")
-                else:
-                    self.reply(*answer)
+                self.reply(404, b"", "text/plain")
                 return
             with slots:
                 status, payload = api.process(method, path, body)

@@ -27,6 +27,7 @@ from artgan.serving.batching import read_batching_options
 from artgan.serving.channel import MAX_MESSAGE_BYTES, grpc_address
 from artgan.serving.config_protos import SSLConfig, read_text_proto
 from artgan.serving.manager import ModelManager
+from artgan.serving.metrics import ServerMetrics, prometheus_path
 from artgan.serving.model_config import read_config_file, single_model_config
 from artgan.serving.repository import ModelRepository
 from artgan.serving.rest import RestServer
@@ -193,6 +194,17 @@ def server_credentials(ssl_config_file: str) -> grpc.ServerCredentials | None:
         raise ArtganError(f"--ssl-config-file {ssl_config_file}: {error}") from error
 
 
+def metrics_page(metrics: ServerMetrics, path: str):
+    """The REST server's handler for Prometheus' scrape path."""
+
+    def page(method: str, request_path: str):
+        if request_path != path:
+            return None
+        return 200, metrics.prometheus_text().encode(), "text/plain; version=0.0.4"
+
+    return page
+
+
 def absolute(path: str) -> str:
     """A local path made absolute (TF Serving wants absolute base paths); URIs untouched."""
     return path if "://" in path else os.path.abspath(path)
@@ -288,7 +300,15 @@ def start_server(
             )
         raise ArtganError(f"cannot listen on {grpc_address(host, port)}{reason}; {hint}")
     rest = None
+    try:
+        metrics_path = prometheus_path(server.monitoring_config_file)
+    except ArtganError:
+        grpc_server.stop(None)
+        manager.stop()
+        raise
     rest_enabled = rest_port is not None or server.rest_port > 0
+    if metrics_path and not rest_enabled:
+        log.warning("Prometheus metrics are served on the REST port: add --rest-port")
     rest_port = server.rest_port if rest_port is None else rest_port
     if rest_enabled:
         try:
@@ -300,6 +320,7 @@ def start_server(
                 server.rest_threads(),
                 server.rest_api_timeout_ms,
                 server.rest_api_enable_cors,
+                metrics_page(manager.metrics, metrics_path) if metrics_path else None,
             )
         except OSError as error:
             grpc_server.stop(None)
@@ -323,6 +344,8 @@ def start_server(
     log.info("gRPC on %s", handle.address)
     if rest is not None:
         log.info("REST on %s/v1/models/<name>", rest.url)
+        if metrics_path:
+            log.info("Prometheus metrics on %s%s", rest.url, metrics_path)
     return handle
 
 
