@@ -298,7 +298,7 @@ def test_serving_manifests_read_the_pushed_model_base_path():
     defaults = PipelineConfig()
     base_path = defaults.kubeflow.serving_model_dir(defaults.serving.model_name)
     with open(os.path.join(KUBEFLOW_DIR, "k8s", "tf-serving.yaml")) as f:
-        deployment, service = yaml.safe_load_all(f)
+        _, deployment, service = yaml.safe_load_all(f)
     with open(os.path.join(KUBEFLOW_DIR, "k8s", "kserve-inferenceservice.yaml")) as f:
         inference_service = yaml.safe_load(f)
 
@@ -312,3 +312,41 @@ def test_serving_manifests_read_the_pushed_model_base_path():
     assert model["storageUri"] == base_path
     assert model["modelFormat"]["name"] == "tensorflow"
     assert inference_service["metadata"]["name"] == defaults.serving.model_name
+
+
+def _serve_config(args: list[str], config_dir: str):
+    """The ServerConfig ``artgan serve`` makes of a manifest's TF Serving flags, with the
+    mounted config folder pointing at the repository's copy."""
+    from artgan.cli import build_parser
+    from artgan.cli.config_flags import section_from_args
+    from artgan.config import ServerConfig
+
+    local = [arg.replace("/etc/artgan", config_dir) for arg in args]
+    parsed = build_parser().parse_args(["serve", *local])
+    return section_from_args(parsed, "server", ServerConfig())
+
+
+def test_serving_manifests_pass_tf_servings_flags_and_config_files_artgan_serve_reads():
+    from artgan.serving.batching import read_batching_options
+    from artgan.serving.metrics import prometheus_path
+
+    config_dir = os.path.join(KUBEFLOW_DIR, "serving-config")
+    with open(os.path.join(KUBEFLOW_DIR, "k8s", "tf-serving.yaml")) as f:
+        config_map, deployment, _ = yaml.safe_load_all(f)
+    with open(os.path.join(KUBEFLOW_DIR, "docker-compose.yaml")) as f:
+        compose = yaml.safe_load(f)["services"]["tf-serving"]
+    for name, text in config_map["data"].items():
+        with open(os.path.join(config_dir, name)) as f:
+            assert f.read() == text, f"k8s ConfigMap {name} differs from serving-config/{name}"
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["volumeMounts"][0]["mountPath"] == "/etc/artgan"
+    assert "./serving-config:/etc/artgan:ro" in compose["volumes"]
+    for args in (container["args"], compose["command"]):
+        server = _serve_config(args, config_dir)
+        assert server.rest_port == 8501 and server.enable_batching
+        assert server.enable_grpc_healthcheck_service
+        assert read_batching_options(server.batching_parameters_file).max_batch_size == 32
+        assert prometheus_path(server.monitoring_config_file) == "/monitoring/prometheus/metrics"
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/path"] == "/monitoring/prometheus/metrics"
+    assert container["livenessProbe"]["grpc"]["port"] == 8500
