@@ -373,6 +373,9 @@ class ServerConfig:
     # TF Serving's text MonitoringConfig: prometheus_config { enable: true path: "..." } serves
     # its metrics on the REST port (path default /monitoring/prometheus/metrics).
     monitoring_config_file: str = ""
+    # gRPC answers carry numeric outputs as raw tensor_content bytes, not typed value fields
+    # (int_val, float_val: TF Serving's default); smaller and faster to build.
+    enable_serialization_as_tensor_content: bool = False
     # TF Serving's text BatchingParameters (max_batch_size { value: 64 } ...); "": its defaults.
     batching_parameters_file: str = ""
 

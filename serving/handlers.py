@@ -10,7 +10,6 @@ import time
 
 import grpc
 import numpy as np
-import tensorflow as tf
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -23,6 +22,7 @@ from artgan.contract.requests import ServingError, run_signature
 from artgan.serving.batching import BatchScheduler
 from artgan.serving.manager import ModelManager
 from artgan.serving.metrics import GRPC
+from artgan.serving.tensor_protos import output_tensor
 
 SIGNATURE_DEF_FIELD = "signature_def"
 PREDICT_API = "Predict"  # the API label of request_latency
@@ -89,15 +89,17 @@ def predict(
     request: predict_pb2.PredictRequest,
     max_batch_size: int,
     timeout_ms: int = 0,
+    as_tensor_content: bool = False,
 ) -> predict_pb2.PredictResponse:
-    """PredictionService.Predict on the version the request's model_spec asks for."""
+    """PredictionService.Predict on the version the request's model_spec asks for; outputs in
+    typed value fields, or numeric ones as ``tensor_content`` (see ``tensor_protos``)."""
     version, signature_name, results = predict_arrays(manager, request, max_batch_size, timeout_ms)
     response = predict_pb2.PredictResponse()
     response.model_spec.name = request.model_spec.name
     response.model_spec.version.value = version
     response.model_spec.signature_name = signature_name
     for name, value in results.items():
-        response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+        response.outputs[name].CopyFrom(output_tensor(value, as_tensor_content))
     return response
 
 

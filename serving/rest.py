@@ -163,6 +163,7 @@ def request_handler(
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as clients expect of TF Serving
+        disable_nagle_algorithm = True  # small answers go out at once, not after a delayed ACK
         server_version = "artgan-serving"
 
         def log_message(self, format, *args):  # noqa: A002 (the base class's name)

@@ -62,19 +62,21 @@ def unimplemented(context: grpc.ServicerContext, method: str) -> None:
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """PredictionService: Predict and GetModelMetadata."""
 
-    def __init__(self, manager: ModelManager, max_batch_size: int):
+    def __init__(self, manager: ModelManager, max_batch_size: int, as_tensor_content: bool):
         self.manager = manager
         self.max_batch_size = max_batch_size
+        self.as_tensor_content = as_tensor_content
 
     def Predict(self, request, context):
-        remaining = (
-            context.time_remaining()
-        )  # the client's deadline bounds the run, as in TF Serving
+        # The client's deadline bounds the run, as in TF Serving.
+        remaining = context.time_remaining()
         bounded = remaining is not None and remaining < NO_DEADLINE_SECONDS
         timeout_ms = max(int(remaining * 1000), 1) if bounded else 0
         return answer(
             context,
-            lambda: handlers.predict(self.manager, request, self.max_batch_size, timeout_ms),
+            lambda: handlers.predict(
+                self.manager, request, self.max_batch_size, timeout_ms, self.as_tensor_content
+            ),
         )
 
     def GetModelMetadata(self, request, context):
@@ -272,7 +274,8 @@ def start_server(
         ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(manager, max_batch_size), grpc_server
+        PredictionServicer(manager, max_batch_size, server.enable_serialization_as_tensor_content),
+        grpc_server,
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), grpc_server)
     if server.enable_grpc_healthcheck_service:

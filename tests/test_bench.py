@@ -245,3 +245,23 @@ def test_bench_train_names_a_recipe_field_that_does_not_fit(tmp_path, capsys, sp
     assert main(argv) != 0
     err = capsys.readouterr().err
     assert "batch_si" in err and "Traceback" not in err
+
+
+def test_bench_serve_measures_grpc_rest_and_batching_against_in_process(tmp_path):
+    from serving_fixtures import export_tiny_generator
+
+    model = export_tiny_generator(str(tmp_path / "model"), weights_seed=1)
+    out = tmp_path / "serve.json"
+    argv = ["bench", "serve", "--model", model, "--clients", "3", "--requests", "4"]
+    argv += ["--max-images", "3", "--latency-calls", "3", "--big-batch-calls", "1"]
+    argv += ["--batching-requests", "2", "--out", str(out)]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())["result"]
+    for name in ("grpc", "rest"):
+        load = result[name]["load_with_a_push_midway"]
+        assert load["requests"] == 12 and load["failures"] == 0
+        assert load["images"] == result["in_process"]["load"]["images"] > 0
+        assert result[name]["one_image"]["p50_ms"] > 0
+    assert result["batching"]["on"]["images"] == result["batching"]["off"]["images"] == 6
+    assert result["aims"]["zero_failures"] is True
+    assert set(result["aims"]["p50_overhead_ms_one_image"]) == {"grpc", "rest"}

@@ -470,3 +470,23 @@ def test_class_conditional_model_serves_labels_and_rejects_unknown_ones(tmp_path
     for path, png in zip(sampled["images"], cycled.pngs, strict=True):
         with open(path, "rb") as f:
             assert f.read() == png  # seed s drawn as class s % 3
+
+
+def test_outputs_use_tf_servings_typed_fields_unless_tensor_content_is_asked(exported, tmp_path):
+    from artgan.config import ServerConfig
+
+    push(exported[1], tmp_path / MODEL, 1)
+    request = predict_request([1, 2])
+    for as_content in (False, True):
+        config = ServerConfig(enable_serialization_as_tensor_content=as_content)
+        with start_server(str(tmp_path / MODEL), port=0, server=config) as handle:
+            stubs = open_stubs(handle.address)
+            images = stubs.prediction.Predict(request, timeout=30).outputs["images"]
+            stubs.channel.close()
+        shape = [dim.size for dim in images.tensor_shape.dim]
+        assert images.dtype == types_pb2.DT_UINT8 and shape == [2, RESOLUTION, RESOLUTION, 1]
+        if as_content:  # raw bytes, one per pixel value
+            assert not images.int_val and len(images.tensor_content) == 2 * RESOLUTION**2
+        else:  # Tensor::AsProtoField: uint8 values in int_val
+            assert not images.tensor_content and len(images.int_val) == 2 * RESOLUTION**2
+        assert tf.make_ndarray(images).shape == (2, RESOLUTION, RESOLUTION, 1)

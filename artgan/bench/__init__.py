@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "evaluate": "artgan.bench.evaluate",
     "ingest": "artgan.bench.ingest",
     "feature-networks": "artgan.bench.feature_networks",
+    "serve": "artgan.bench.serve",
 }
 
 
