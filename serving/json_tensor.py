@@ -14,6 +14,7 @@ import binascii
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -398,12 +399,39 @@ ESCAPE_TABLE = {
 }
 
 
+NEEDS_ESCAPE = re.compile(rb'[\x00-\x1f"\\]')
+
+
 def json_string(raw: bytes) -> bytes:
     """A byte string as rapidjson writes it: quotes, backslashes and control characters
     escaped, every other byte (UTF-8 or not) as is."""
-    if not any(byte < 0x20 or byte in (0x22, 0x5C) for byte in raw):
-        return b'"' + raw + b'"'
-    return b'"' + b"".join(ESCAPE_TABLE.get(byte, bytes((byte,))) for byte in raw) + b'"'
+    return b'"' + NEEDS_ESCAPE.sub(lambda match: ESCAPE_TABLE[match.group()[0]], raw) + b'"'
+
+
+INTEGER_TEXT = np.array([str(value).encode() for value in range(256)], dtype=object)
+
+
+def dense_integers_json(array: np.ndarray) -> bytes:
+    """Nested JSON lists of a non-empty uint8 array, written with numpy, not per element in
+    Python: each value's text, then the separator its position calls for (``,`` inside the last
+    axis, ``],[`` when one axis rolls over, ``]],[[`` when two do, ...)."""
+    flat = array.ravel()
+    rank = array.ndim
+    position = np.arange(1, flat.size + 1)
+    closed = np.zeros(flat.size, dtype=np.int64)  # axes that end right after each value
+    span = 1
+    for size in reversed(array.shape):
+        span *= size
+        closed += position % span == 0
+    separators = np.array(
+        [b","] + [b"]" * count + b",[" + b"[" * (count - 1) for count in range(1, rank + 1)],
+        dtype=object,
+    )
+    pieces = np.empty(2 * flat.size, dtype=object)
+    pieces[0::2] = INTEGER_TEXT[flat]
+    pieces[1::2] = separators[np.minimum(closed, rank)]
+    pieces[-1] = b"]" * rank
+    return b"[" * rank + b"".join(pieces.tolist())
 
 
 def decimal_text(value: float) -> str:
@@ -437,6 +465,8 @@ def tensor_json(array: np.ndarray, as_bytes: bool, skip_batch_index: int | None 
         array = array[skip_batch_index, ...]  # a 0-d array, even of objects
     if array.ndim == 0:
         return write(array[()])
+    if array.dtype == np.uint8 and array.size and not as_bytes:
+        return dense_integers_json(array)
     if array.dtype.kind in "iub" and not as_bytes:
         return json.dumps(array.tolist(), separators=(",", ":")).encode()
 

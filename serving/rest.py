@@ -234,6 +234,7 @@ def request_handler(
 
 class HttpServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the listen backlog: many clients connect at once under load
 
     def __init__(self, address: tuple[str, int], handler):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET

@@ -165,3 +165,9 @@ def test_http_status_follows_tf_serving():
             grpc.StatusCode.INTERNAL,
         )
     ] == [200, 400, 400, 404, 429, 501, 503, 504, 500]
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3), (2, 2, 2), (1, 1), (2, 1, 3, 1), (0,)])
+def test_uint8_images_are_written_as_nested_lists_of_numbers(shape):
+    values = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
+    assert json.loads(response_json(False, {"images": values})) == {"outputs": values.tolist()}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
+import shutil
 import threading
 import time
 from concurrent import futures
@@ -257,3 +259,82 @@ def test_generate_started_on_a_version_that_a_push_unloads_restarts_on_the_new_o
             assert result.pngs == fresh.pngs  # all three from version 2, none from version 1
             assert hold.calls == 4  # [1, 2] on v1, [3] NOT_FOUND, then [1, 2] and [3] on v2
         stubs.channel.close()
+
+
+class Load:
+    """Clients calling Predict over gRPC and REST in a loop until ``stop``: every failure and
+    every version that answered is kept."""
+
+    def __init__(self, server, clients_per_api: int = 2):
+        self.server = server
+        self.stopped = threading.Event()
+        self.failures: list[str] = []
+        self.versions: list[int] = []
+        self.rest_answers = 0
+        self._threads = [
+            threading.Thread(target=target, daemon=True)
+            for target in [self._grpc] * clients_per_api + [self._rest] * clients_per_api
+        ]
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopped.set()
+        for thread in self._threads:
+            thread.join(60)
+
+    def _grpc(self):
+        stubs = open_stubs(self.server.address)
+        while not self.stopped.is_set():
+            try:
+                response = stubs.prediction.Predict(predict_request([1, 2]), timeout=30)
+                self.versions.append(response.model_spec.version.value)
+            except grpc.RpcError as error:
+                self.failures.append(f"gRPC {error.code().name}: {error.details()}")
+        stubs.channel.close()
+
+    def _rest(self):
+        rest = self.server.rest
+        while not self.stopped.is_set():
+            connection = http.client.HTTPConnection(rest.host, rest.port, timeout=30)
+            try:
+                connection.request("POST", f"/v1/models/{MODEL}:predict", b'{"instances": [1, 2]}')
+                response = connection.getresponse()
+                body = response.read()
+                if response.status == 200:
+                    self.rest_answers += 1
+                else:
+                    self.failures.append(f"REST {response.status}: {body[:200]!r}")
+            finally:
+                connection.close()
+
+    def wait_for(self, condition, what: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(POLL_SECONDS)
+
+
+def test_no_request_fails_while_a_version_is_pushed_and_then_removed(exported, tmp_path):
+    base_path = tmp_path / MODEL
+    push(exported[1], base_path, 1)
+    with start_server(str(base_path), port=0, poll_seconds=POLL_SECONDS, rest_port=0) as server:
+        stubs = open_stubs(server.address)
+        wait_for_state(stubs, 1, AVAILABLE)
+        with Load(server) as load:
+            load.wait_for(lambda: load.versions and load.rest_answers, "the first answers")
+            push(exported[2], base_path, 2)
+            wait_for_state(stubs, 1, END)  # 2 loaded first, then 1 unloaded
+            load.wait_for(lambda: load.versions[-1] == 2, "answers from version 2")
+            shutil.rmtree(base_path / "2")  # the newest version is withdrawn: 1 comes back
+            wait_for_state(stubs, 2, END)
+            assert status_of(stubs, 1).model_version_status[0].state == AVAILABLE
+            load.wait_for(lambda: load.versions[-1] == 1, "answers from version 1 again")
+            answered = len(load.versions) + load.rest_answers
+            load.wait_for(lambda: len(load.versions) + load.rest_answers > answered + 8, "more")
+        stubs.channel.close()
+    assert load.failures == []
+    assert {1, 2} <= set(load.versions)

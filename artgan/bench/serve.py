@@ -267,10 +267,21 @@ def run_load(
     return result
 
 
-def sequential(call: Callable[[np.ndarray], int], size: int, calls: int) -> dict:
-    """One client, ``calls`` requests of ``size`` images after one warm-up call."""
-    call(np.arange(size, dtype=np.int64))
-    return run_load(lambda: call, [[size] * calls])
+def paired(callers: dict[str, Callable[[np.ndarray], int]], size: int, calls: int) -> dict:
+    """One client per caller, taking turns call by call (so drift in the machine's speed hits
+    all alike): ``calls`` requests of ``size`` images each, after one warm-up call."""
+    seeds = np.arange(size, dtype=np.int64)
+    latencies: dict[str, list[float]] = {name: [] for name in callers}
+    for call in callers.values():
+        call(seeds)
+    for _ in range(calls):
+        for name, call in callers.items():
+            started = time.perf_counter()
+            call(seeds)
+            latencies[name].append(time.perf_counter() - started)
+    return {
+        name: summary(times, size * len(times), sum(times), 0) for name, times in latencies.items()
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -291,11 +302,7 @@ def run(args: argparse.Namespace) -> dict:
             "requests_per_client": args.requests,
             "max_images": args.max_images,
         }
-        result["in_process"] = {
-            "load": run_load(lambda: local, sizes),
-            "one_image": sequential(local, 1, args.latency_calls),
-            "batch_64": sequential(local, BIG_BATCH, args.big_batch_calls),
-        }
+        result["in_process"] = {"load": run_load(lambda: local, sizes)}
         server = ServerProcess(base_path, workdir)
         try:
             server.wait_until_serving(1)
@@ -305,16 +312,21 @@ def run(args: argparse.Namespace) -> dict:
                 push(model_dir, base_path, next_version[0])
                 next_version[0] += 1
 
-            for name, make_caller in (
-                ("grpc", lambda: grpc_caller(server.address)),
-                ("rest", lambda: rest_caller(server.rest_port)),
-            ):
-                call = make_caller()
+            makers = {
+                "grpc": lambda: grpc_caller(server.address),
+                "rest": lambda: rest_caller(server.rest_port),
+            }
+            for name, make_caller in makers.items():
                 result[name] = {
-                    "load_with_a_push_midway": run_load(make_caller, sizes, halfway=push_next),
-                    "one_image": sequential(call, 1, args.latency_calls),
-                    "batch_64": sequential(call, BIG_BATCH, args.big_batch_calls),
+                    "load_with_a_push_midway": run_load(make_caller, sizes, halfway=push_next)
                 }
+            callers = {"in_process": local, **{name: make() for name, make in makers.items()}}
+            for phase, size, calls in (
+                ("one_image", 1, args.latency_calls),
+                ("batch_64", BIG_BATCH, args.big_batch_calls),
+            ):
+                for name, measured in paired(callers, size, calls).items():
+                    result[name][phase] = measured
         finally:
             server.stop()
         result["batching"] = batching_phase(args, model_dir, workdir)
