@@ -55,7 +55,10 @@ def predict_arrays(
         )
 
 
-def run_predict(manager, request, max_batch_size, timeout_ms):
+def run_predict(
+    manager: ModelManager, request: predict_pb2.PredictRequest, max_batch_size: int, timeout_ms: int
+) -> tuple[int, str, dict[str, np.ndarray]]:
+    """``predict_arrays`` without the metrics: holds the version for the run."""
     with manager.use(request.model_spec) as loaded:
         signature_name, results = run_signature(
             loaded.bundle,

@@ -66,6 +66,8 @@ def model_spec(name: str, version: str | None, label: str | None) -> model_pb2.M
             f"Both model version ({version}) and model version label ({label}) cannot be supplied."
         )
     if version is not None:
+        if int(version) >= 2**63:
+            raise invalid(f"Failed to convert version: {version} to numeric.")
         spec.version.value = int(version)
     if label is not None:
         spec.version_label = urllib.parse.unquote(label)

@@ -326,6 +326,7 @@ PREDICT = f"/v1/models/{MODEL}:predict"
         ("GET", "/v1/models/nope", None, 404, "Could not find any versions of model nope"),
         ("GET", f"/v1/models/{MODEL}/versions/9", None, 404, "9"),
         ("GET", "/v1/foo", None, 400, "Malformed request: GET /v1/foo"),
+        ("GET", f"/v1/models/{MODEL}/versions/{2**64}", None, 400, "Failed to convert version"),
     ],
 )
 def test_bad_requests_get_tf_serving_status_and_message(
