@@ -364,6 +364,8 @@ class ServerConfig:
     rest_api_timeout_ms: int = 30_000  # a REST Predict running longer is DEADLINE_EXCEEDED (504)
     rest_api_enable_cors: bool = False  # Access-Control-Allow-Origin: * on REST answers
     enable_batching: bool = False  # join concurrent Predict calls into one model run
+    # TF Serving's text BatchingParameters (max_batch_size { value: 64 } ...); "": its defaults.
+    batching_parameters_file: str = ""
     # TF Serving's text SSLConfig (server_key, server_cert, custom_ca: PEM contents;
     # client_verify): gRPC over TLS instead of plaintext.
     ssl_config_file: str = ""
@@ -376,8 +378,6 @@ class ServerConfig:
     # gRPC answers carry numeric outputs as raw tensor_content bytes, not typed value fields
     # (int_val, float_val: TF Serving's default); smaller and faster to build.
     enable_serialization_as_tensor_content: bool = False
-    # TF Serving's text BatchingParameters (max_batch_size { value: 64 } ...); "": its defaults.
-    batching_parameters_file: str = ""
 
     def rest_threads(self) -> int:
         return self.rest_api_num_threads or 4 * (os.cpu_count() or 1)
