@@ -70,6 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--only", choices=("all", "load", "batching"), default="all", help="phases to run"
     )
     parser.add_argument(
+        "--batch-threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="num_batch_threads of the batching phase's server (%(default)s: the cores)",
+    )
+    parser.add_argument(
         "--batching-timeout-micros",
         type=int,
         default=2000,
@@ -356,7 +362,7 @@ def batching_phase(args: argparse.Namespace, model_dir: str, workdir: str) -> di
             f"max_batch_size {{ value: {args.clients} }}\n"
             f"batch_timeout_micros {{ value: {args.batching_timeout_micros} }}\n"
             f"max_enqueued_batches {{ value: {4 * args.clients} }}\n"
-            f"num_batch_threads {{ value: {os.cpu_count() or 1} }}\n"
+            f"num_batch_threads {{ value: {args.batch_threads} }}\n"
         )
     with open(parameters) as f:
         phase: dict = {"parameters": f.read()}
