@@ -23,6 +23,7 @@ FIT_MODES = ("crop", "pad")
 JIT_COMPILE_MODES = ("auto", "on", "off")
 ARCHITECTURES = ("conv", "resnet", "dcgan", "fastgan")  # builders: models/networks/
 LOSSES = ("non_saturating", "hinge", "wgan_gp")  # models/training/losses.py
+UPSAMPLING_MODES = ("transposed", "resize")  # conv's up blocks: models/networks/conv.py
 AUGMENT_TRANSFORMS = ("color", "translation", "cutout")  # models/training/augment.py
 FEATURE_NETWORKS = ("auto", "inception_2015", "domain_classifier", "contrastive")
 # "section.field" -> the values it may take; validate() and the CLI's choices both read this.
@@ -31,6 +32,7 @@ CHOICES: dict[str, tuple] = {
     "data.fit": FIT_MODES,
     "train.architecture": ARCHITECTURES,
     "train.loss": LOSSES,
+    "train.generator_upsampling": UPSAMPLING_MODES,
     "train.jit_compile": JIT_COMPILE_MODES,
     "eval.feature_network": FEATURE_NETWORKS,
 }
@@ -187,6 +189,9 @@ class TrainConfig:
     # model then also has a `with_labels` signature. Unlabelled folders train unconditionally.
     conditional: bool = True
     generator_width: int = 128  # filters of the first (4x4) generator block; halves per block
+    # conv's up blocks: a 4x4 transposed convolution, or a nearest-neighbour resize then a 3x3
+    # convolution (no checkerboard pattern by construction: Odena et al., Distill 2016).
+    generator_upsampling: str = "transposed"
     discriminator_width: int = 32  # filters of the first discriminator block; doubles per block
     # Dropout after each discriminator block (0.3, the DCGAN tutorial's, until issue 5): none
     # trains better for the same time, FD 48 against 56 on Fashion-MNIST after 300 s (medians

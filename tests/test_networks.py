@@ -84,3 +84,26 @@ def test_conv_blocks_carry_a_shortcut_around_each_convolution(resolution):
     white, black = tf.ones([1, resolution, resolution, 1]), -tf.ones([1, resolution, resolution, 1])
     logits = discriminator(tf.concat([white, black], 0), training=False).numpy()
     assert abs(logits[0, 0] - logits[1, 0]) > 1e-3
+
+
+@pytest.mark.parametrize(("upsampling", "checkerboard"), [("transposed", True), ("resize", False)])
+def test_resize_up_blocks_cannot_draw_a_checkerboard(upsampling, checkerboard):
+    from artgan.models.networks.conv import up_block
+
+    keras.utils.set_random_seed(0)
+    flat = keras.Input(shape=(8, 8, 4))
+    block = keras.Model(flat, up_block(flat, 4, upsampling))
+    out = block(tf.ones([1, 8, 8, 4]), training=False).numpy()[0, 2:-2, 2:-2]  # away from padding
+    spread = float(out.std(axis=(0, 1)).max())
+    # A 4x4 stride-2 transposed convolution weighs even and odd pixels differently, so even a
+    # flat input comes out as a checkerboard; resize + 3x3 convolution keeps it flat.
+    assert (spread > 1e-3) == checkerboard
+
+
+def test_conv_generator_with_resize_upsampling_has_no_transposed_convolutions():
+    train = dataclasses.replace(SMALL, generator_upsampling="resize")
+    generator, _ = build_networks(train, DataConfig(32, 4))
+    assert generator(tf.random.normal([2, 8]), training=False).shape == (2, 32, 32, 4)
+    assert not any(isinstance(x, keras.layers.Conv2DTranspose) for x in generator.layers)
+    with pytest.raises(ArtganError, match="bicubic"):
+        dataclasses.replace(TrainConfig(), generator_upsampling="bicubic").validate()

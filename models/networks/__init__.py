@@ -57,7 +57,9 @@ def _build_unconditional(train, data, num_classes: int) -> tuple[keras.Model, ke
     if train.architecture == "resnet":
         generator = resnet.build_generator(latent_dim, res, channels, train.generator_width)
         return generator, resnet.build_discriminator(res, channels, train.discriminator_width)
-    generator = build_generator(latent_dim, res, channels, train.generator_width)
+    generator = build_generator(
+        latent_dim, res, channels, train.generator_width, train.generator_upsampling
+    )
     discriminator = build_discriminator(
         res, channels, train.discriminator_width, train.discriminator_dropout
     )

@@ -4,7 +4,9 @@
 residual up block until the configured resolution; the discriminator mirrors it with residual
 down blocks. Each block is one DCGAN-style 4x4 (transposed) convolution plus a 1x1 shortcut of
 the resampled input, so it costs little more than a plain DCGAN (issue 5, Fashion-MNIST at
-32x32 for 300 s: FD 51 with the shortcuts on two seeds; 57 and 72 without them). The
+32x32 for 300 s: FD 51 with the shortcuts on two seeds; 57 and 72 without them).
+``TrainConfig.generator_upsampling = "resize"`` swaps each transposed convolution for a
+nearest-neighbour resize and a 3x3 convolution, which cannot draw a checkerboard. The
 discriminator is regularised by R1 (``TrainConfig.r1_gamma``) rather than spectral norm, as in
 StyleGAN2. Images are in [-1, 1] (tanh), NHWC.
 """
@@ -19,11 +21,16 @@ from artgan.models.networks.blocks import LOGITS_LAYER, num_up_blocks
 _RESIDUAL_SCALE = 0.5**0.5  # keeps the variance of main + shortcut that of one path
 
 
-def _up_block(x, filters: int):
-    """2x upsampling: a 4x4 transposed conv, plus a 1x1 shortcut of the upsampled input."""
-    main = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
+def up_block(x, filters: int, upsampling: str = "transposed"):
+    """2x upsampling: a 4x4 transposed conv (or, with ``resize``, a nearest-neighbour resize
+    and a 3x3 conv), plus a 1x1 shortcut of the upsampled input."""
+    upsampled = layers.UpSampling2D()(x)
+    if upsampling == "resize":
+        main = layers.Conv2D(filters, 3, padding="same", use_bias=False)(upsampled)
+    else:
+        main = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
     main = layers.ReLU()(layers.BatchNormalization()(main))
-    shortcut = layers.Conv2D(filters, 1, use_bias=False)(layers.UpSampling2D()(x))
+    shortcut = layers.Conv2D(filters, 1, use_bias=False)(upsampled)
     return layers.Rescaling(_RESIDUAL_SCALE)(layers.Add()([main, shortcut]))
 
 
@@ -38,9 +45,14 @@ def _down_block(x, filters: int, dropout: float):
 
 
 def build_generator(
-    latent_dim: int, resolution: int, channels: int, width: int = 128
+    latent_dim: int,
+    resolution: int,
+    channels: int,
+    width: int = 128,
+    upsampling: str = "transposed",
 ) -> keras.Model:
-    """Latent [N, latent_dim] -> images [N, resolution, resolution, channels] in [-1, 1]."""
+    """Latent [N, latent_dim] -> images [N, resolution, resolution, channels] in [-1, 1];
+    ``upsampling`` is ``transposed`` or ``resize`` (see ``up_block``)."""
     latents = keras.Input(shape=(latent_dim,), name="latents")
     x = layers.Dense(4 * 4 * width, use_bias=False)(latents)
     x = layers.BatchNormalization()(x)
@@ -49,7 +61,7 @@ def build_generator(
     filters = width
     for _ in range(num_up_blocks(resolution)):
         filters = max(filters // 2, 16)
-        x = _up_block(x, filters)
+        x = up_block(x, filters, upsampling)
     images = layers.Conv2D(channels, 3, padding="same", activation="tanh", dtype="float32")(x)
     return keras.Model(latents, images, name="generator")
 
