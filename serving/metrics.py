@@ -56,10 +56,6 @@ class Counter:
         with self._lock:
             self._cells[values] = self._cells.get(values, 0) + by
 
-    def value(self, *values: str) -> float:
-        with self._lock:
-            return self._cells.get(values, 0)
-
     def lines(self) -> list[str]:
         with self._lock:
             cells = sorted(self._cells.items())
@@ -81,11 +77,6 @@ class Histogram:
             counts, _ = cell = self._cells.setdefault(values, [[0] * (len(self.buckets) + 1), 0.0])
             counts[bisect.bisect_left(self.buckets, sample)] += 1
             cell[1] += sample
-
-    def count(self, *values: str) -> int:
-        with self._lock:
-            cell = self._cells.get(values)
-            return sum(cell[0]) if cell else 0
 
     def lines(self) -> list[str]:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import grpc
@@ -53,6 +54,20 @@ def push(exported_dir: str, base_path, version: int) -> None:
     staging = os.path.join(base_path, f".staging-{version}")
     shutil.copytree(exported_dir, staging)
     os.rename(staging, os.path.join(base_path, str(version)))
+
+
+def one_version_base_path(root) -> Path:
+    """``root/<MODEL>`` holding version 1 of the tiny generator (exported under ``root``)."""
+    (exported,) = export_versions(root / "exports", (1,)).values()
+    push(exported, root / MODEL, 1)
+    return root / MODEL
+
+
+def write_config(folder, name: str, text: str) -> str:
+    """A config file (TF Serving's text formats) in ``folder``; returns its path."""
+    path = folder / name
+    path.write_text(text)
+    return str(path)
 
 
 def open_stubs(address: str) -> SimpleNamespace:

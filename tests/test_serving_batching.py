@@ -3,21 +3,21 @@ BatchingParameters file, limits and errors."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from concurrent import futures
 
 import grpc
 import pytest
 from serving_fixtures import (
-    MODEL,
     POLL_SECONDS,
-    export_versions,
     images_and_pngs,
+    one_version_base_path,
     open_stubs,
     predict_request,
-    push,
     rpc_error,
     wait_for_version,
+    write_config,
 )
 
 from artgan.config import ServerConfig
@@ -30,23 +30,23 @@ LONG_TIMEOUT_MICROS = 60_000_000  # a batch that is not full waits this long: te
 
 @pytest.fixture(scope="module")
 def base_path(tmp_path_factory):
-    root = tmp_path_factory.mktemp("batching")
-    (exported,) = export_versions(root / "exports", (1,)).values()
-    push(exported, root / MODEL, 1)
-    return root / MODEL
+    return one_version_base_path(tmp_path_factory.mktemp("batching"))
 
 
-def parameters_file(tmp_path, text: str) -> str:
-    path = tmp_path / "batching.config"
-    path.write_text(text)
-    return str(path)
-
-
-def batching_server(base_path, tmp_path, text: str):
+@contextlib.contextmanager
+def batching_stubs(base_path, tmp_path, text: str):
+    """(server, stubs) of a server batching with BatchingParameters ``text``, once it serves."""
     config = ServerConfig(
-        enable_batching=True, batching_parameters_file=parameters_file(tmp_path, text)
+        enable_batching=True,
+        batching_parameters_file=write_config(tmp_path, "batching.config", text),
     )
-    return start_server(str(base_path), port=0, poll_seconds=POLL_SECONDS, server=config)
+    with start_server(str(base_path), port=0, poll_seconds=POLL_SECONDS, server=config) as server:
+        stubs = open_stubs(server.address)
+        wait_for_version(stubs, 1)
+        try:
+            yield server, stubs
+        finally:
+            stubs.channel.close()
 
 
 def predict_pngs(stubs, seeds) -> list[bytes]:
@@ -54,8 +54,9 @@ def predict_pngs(stubs, seeds) -> list[bytes]:
 
 
 def test_batching_parameters_file_in_tf_servings_text_format(tmp_path):
-    path = parameters_file(
+    path = write_config(
         tmp_path,
+        "batching.config",
         "max_batch_size { value: 64 } batch_timeout_micros { value: 2000 }\n"
         "num_batch_threads { value: 3 } allowed_batch_sizes: 16 allowed_batch_sizes: 64\n",
     )
@@ -83,7 +84,7 @@ def test_batching_parameters_file_in_tf_servings_text_format(tmp_path):
     ],
 )
 def test_bad_batching_parameters_name_the_file(tmp_path, text, message):
-    path = parameters_file(tmp_path, text)
+    path = write_config(tmp_path, "batching.config", text)
     with pytest.raises(ArtganError, match=message) as caught:
         read_batching_options(path)
     assert path in str(caught.value)
@@ -94,9 +95,7 @@ def test_concurrent_requests_join_one_batch_and_get_their_own_rows(base_path, tm
         f"max_batch_size {{ value: 4 }} batch_timeout_micros {{ value: {LONG_TIMEOUT_MICROS} }} "
         "num_batch_threads { value: 1 }"
     )
-    with batching_server(base_path, tmp_path, text) as server:
-        stubs = open_stubs(server.address)
-        wait_for_version(stubs, 1)
+    with batching_stubs(base_path, tmp_path, text) as (server, stubs):
         expected = predict_pngs(stubs, [1, 2, 3, 4])  # a full batch runs at once
         started = time.monotonic()
         with futures.ThreadPoolExecutor(4) as pool:
@@ -104,18 +103,14 @@ def test_concurrent_requests_join_one_batch_and_get_their_own_rows(base_path, tm
         # Each waited for the others: the batch ran when full, long before its timeout.
         assert time.monotonic() - started < LONG_TIMEOUT_MICROS / 1e6 / 2
         assert [pngs[0] for pngs in answers] == expected
-        stubs.channel.close()
 
 
 def test_a_batch_is_padded_to_an_allowed_size_and_cut_back(base_path, tmp_path):
     text = "max_batch_size { value: 4 } allowed_batch_sizes: 4"
-    with batching_server(base_path, tmp_path, text) as server:
-        stubs = open_stubs(server.address)
-        wait_for_version(stubs, 1)
+    with batching_stubs(base_path, tmp_path, text) as (server, stubs):
         padded = predict_pngs(stubs, [5, 6, 7])  # runs as a batch of 4, answers 3
         singles = [predict_pngs(stubs, [seed])[0] for seed in (5, 6, 7)]
         assert padded == singles
-        stubs.channel.close()
 
 
 def test_too_large_a_task_and_a_full_queue_get_tf_servings_errors(base_path, tmp_path):
@@ -123,9 +118,7 @@ def test_too_large_a_task_and_a_full_queue_get_tf_servings_errors(base_path, tmp
         f"max_batch_size {{ value: 4 }} batch_timeout_micros {{ value: {LONG_TIMEOUT_MICROS} }} "
         "max_enqueued_batches { value: 1 } num_batch_threads { value: 1 }"
     )
-    with batching_server(base_path, tmp_path, text) as server:
-        stubs = open_stubs(server.address)
-        wait_for_version(stubs, 1)
+    with batching_stubs(base_path, tmp_path, text) as (server, stubs):
         too_large = rpc_error(stubs.prediction.Predict, predict_request([1, 2, 3, 4, 5]))
         assert too_large.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert too_large.details() == "Task size 5 is larger than maximum input batch size 4"
@@ -142,13 +135,14 @@ def test_too_large_a_task_and_a_full_queue_get_tf_servings_errors(base_path, tmp
             assert waiting.result(timeout=30) + filling.result(timeout=30) == predict_pngs(
                 stubs, [1, 2, 3, 4]
             )
-        stubs.channel.close()
 
 
 def test_batching_parameters_file_is_checked_at_startup(base_path, tmp_path):
     config = ServerConfig(
         enable_batching=True,
-        batching_parameters_file=parameters_file(tmp_path, "max_batch_size { value: -1 }"),
+        batching_parameters_file=write_config(
+            tmp_path, "batching.config", "max_batch_size { value: -1 }"
+        ),
     )
     with pytest.raises(ArtganError, match="max_batch_size and num_batch_threads must be >= 1"):
         start_server(str(base_path), port=0, server=config)

@@ -12,12 +12,12 @@ import pytest
 from serving_fixtures import (
     MODEL,
     POLL_SECONDS,
-    export_versions,
+    one_version_base_path,
     open_stubs,
     predict_request,
-    push,
     rpc_error,
     wait_for_version,
+    write_config,
 )
 
 from artgan.config import ServerConfig
@@ -53,22 +53,13 @@ def samples(text: str) -> dict[tuple[str, frozenset], float]:
 
 @pytest.fixture(scope="module")
 def base_path(tmp_path_factory):
-    root = tmp_path_factory.mktemp("metrics")
-    (exported,) = export_versions(root / "exports", (1,)).values()
-    push(exported, root / MODEL, 1)
-    return root / MODEL
-
-
-def monitoring_file(tmp_path, text: str) -> str:
-    path = tmp_path / "monitoring.config"
-    path.write_text(text)
-    return str(path)
+    return one_version_base_path(tmp_path_factory.mktemp("metrics"))
 
 
 def test_request_and_load_metrics_after_grpc_and_rest_traffic(base_path, tmp_path):
     config = ServerConfig(
-        monitoring_config_file=monitoring_file(
-            tmp_path, 'prometheus_config { enable: true path: "/metrics" }'
+        monitoring_config_file=write_config(
+            tmp_path, "monitoring.config", 'prometheus_config { enable: true path: "/metrics" }'
         )
     )
     with start_server(
@@ -113,17 +104,21 @@ def test_request_and_load_metrics_after_grpc_and_rest_traffic(base_path, tmp_pat
 
 def test_default_path_and_disabled_export(base_path, tmp_path):
     on = ServerConfig(
-        monitoring_config_file=monitoring_file(tmp_path, "prometheus_config { enable: true }")
+        monitoring_config_file=write_config(
+            tmp_path, "monitoring.config", "prometheus_config { enable: true }"
+        )
     )
     with start_server(str(base_path), port=0, server=on, rest_port=0) as server:
         assert scrape(server.rest, DEFAULT_PROMETHEUS_PATH)[0] == 200
-    off = ServerConfig(monitoring_config_file=monitoring_file(tmp_path, "prometheus_config { }"))
+    off = ServerConfig(
+        monitoring_config_file=write_config(tmp_path, "monitoring.config", "prometheus_config { }")
+    )
     with start_server(str(base_path), port=0, server=off, rest_port=0) as server:
         assert scrape(server.rest, DEFAULT_PROMETHEUS_PATH)[0] == 404
 
 
 def test_a_bad_monitoring_config_names_the_file(base_path, tmp_path):
-    path = monitoring_file(tmp_path, "prometheus { enable: true }")
+    path = write_config(tmp_path, "monitoring.config", "prometheus { enable: true }")
     with pytest.raises(ArtganError, match="not a text-format MonitoringConfig") as caught:
         start_server(str(base_path), port=0, server=ServerConfig(monitoring_config_file=path))
     assert path in str(caught.value)

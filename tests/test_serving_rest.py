@@ -403,3 +403,11 @@ def test_rest_timeout_is_deadline_exceeded(tmp_path):
         status, body = call_json(handle.rest, "POST", "/v1/models/slow:predict", {"instances": [1]})
         assert status == 504 and "200 ms deadline" in body["error"], body
         assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("field", ["rest_port", "rest_api_num_threads", "rest_api_timeout_ms"])
+def test_negative_rest_settings_name_the_field(field, tmp_path):
+    from artgan.errors import ArtganError
+
+    with pytest.raises(ArtganError, match=f"server.{field}"):
+        start_server(str(tmp_path), port=0, server=ServerConfig(**{field: -1}))

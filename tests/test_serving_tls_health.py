@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from serving_fixtures import MODEL, POLL_SECONDS, export_versions, predict_request, push
+from serving_fixtures import POLL_SECONDS, one_version_base_path, predict_request
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from artgan.config import ServerConfig
@@ -70,10 +70,7 @@ def pki():
 
 @pytest.fixture(scope="module")
 def base_path(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tls")
-    (exported,) = export_versions(root / "exports", (1,)).values()
-    push(exported, root / MODEL, 1)
-    return root / MODEL
+    return one_version_base_path(tmp_path_factory.mktemp("tls"))
 
 
 def ssl_config_file(tmp_path, pki, client_verify: bool) -> str:
