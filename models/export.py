@@ -1,6 +1,6 @@
 """Exports a trained generator as a SavedModel with the serving contract clients rely on.
 
-The signatures and tensor names are in ``serving/contract.py``. The SavedModel is written with
+The signatures and tensor names are in ``artgan/contract``. The SavedModel is written with
 ``keras.export.ExportArchive``, whose graph the real TF Serving (its session loader, as
 ``saved_model_cli run``) can run; ``tf.saved_model.save`` of a ``tf.Module`` holding Keras 3
 models cannot be (tensorflow/serving#2250). Beside it, in ``assets.extra``: ``generator.json``
@@ -29,14 +29,21 @@ from artgan.contract import (
     IMAGES_OUTPUT,
     LABELS_INPUT,
     LATENTS_INPUT,
+    LATENTS_OUTPUT,
     PNG_BYTES_OUTPUT,
     PNG_OUTPUT,
+    PSI_INPUT,
+    SEED_LATENTS_SIGNATURE,
     SEEDS_INPUT,
+    TRUNCATED_SIGNATURE,
+    TRUNCATED_WITH_LABELS_SIGNATURE,
     WITH_LABELS_SIGNATURE,
     warmup,
 )
 
 WARMUP_BATCH_SIZES = (1, 4)  # per signature: a single image and a small grid
+WARMUP_PSI = 0.7  # the truncation the warmup requests ask for
+LATENT_MEAN = 0.0  # latents are drawn from N(0, I): truncation pulls them toward 0
 CLASS_DIRECTIONS_SEED = (
     20_251_202,
     3,
@@ -51,6 +58,21 @@ def latents_from_seeds(seeds: tf.Tensor, latent_dim: int) -> tf.Tensor:
         return tf.random.stateless_normal([latent_dim], seed=tf.stack([seed, 0]))
 
     return tf.map_fn(draw, seeds, fn_output_signature=tf.TensorSpec([latent_dim], tf.float32))
+
+
+def truncate_latents(latents: tf.Tensor, psi: tf.Tensor) -> tf.Tensor:
+    """The truncation trick on the generator's input: ``mean + psi * (latent - mean)`` per row;
+    psi 1 keeps the latent, psi 0 gives the mean. ``psi`` must hold one finite value per row."""
+    psi = tf.cast(psi, tf.float32)
+    checks = [
+        tf.debugging.assert_equal(
+            tf.shape(psi)[0], tf.shape(latents)[0], message="psi needs one value per seed"
+        ),
+        tf.debugging.assert_all_finite(psi, message="psi must be a finite number"),
+    ]
+    with tf.control_dependencies(checks):
+        psi = tf.identity(psi)
+    return LATENT_MEAN + psi[:, tf.newaxis] * (latents - LATENT_MEAN)
 
 
 def labels_from_seeds(seeds: tf.Tensor, num_classes: int) -> tf.Tensor:
@@ -149,18 +171,35 @@ class GeneratorSignatures:
     def from_latents_with_labels(self, latents: tf.Tensor, labels: tf.Tensor):
         return self.outputs(latents, labels)
 
+    def truncated_latents(self, seeds: tf.Tensor, psi: tf.Tensor) -> tf.Tensor:
+        return truncate_latents(latents_from_seeds(seeds, self.latent_dim), psi)
+
+    def truncated(self, seeds: tf.Tensor, psi: tf.Tensor) -> dict[str, tf.Tensor]:
+        labels = labels_from_seeds(seeds, self.num_classes) if self.num_classes else None
+        return self.outputs(self.truncated_latents(seeds, psi), labels)
+
+    def truncated_with_labels(self, seeds: tf.Tensor, labels: tf.Tensor, psi: tf.Tensor):
+        return self.outputs(self.truncated_latents(seeds, psi), labels)
+
+    def seed_latents(self, seeds: tf.Tensor, psi: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {LATENTS_OUTPUT: self.truncated_latents(seeds, psi)}
+
     def endpoints(self) -> dict[str, tuple]:
         """Signature name -> (function, input signature), in the contract's order."""
         specs = {
             SEEDS_INPUT: tf.TensorSpec([None], tf.int64, name=SEEDS_INPUT),
             LATENTS_INPUT: tf.TensorSpec([None, self.latent_dim], tf.float32, name=LATENTS_INPUT),
             LABELS_INPUT: tf.TensorSpec([None], tf.int64, name=LABELS_INPUT),
+            PSI_INPUT: tf.TensorSpec([None], tf.float32, name=PSI_INPUT),
         }
         functions = {
             contract.DEFAULT_SIGNATURE: self.from_seeds,
             FROM_LATENTS_SIGNATURE: self.from_latents,
             WITH_LABELS_SIGNATURE: self.with_labels,
             FROM_LATENTS_WITH_LABELS_SIGNATURE: self.from_latents_with_labels,
+            TRUNCATED_SIGNATURE: self.truncated,
+            TRUNCATED_WITH_LABELS_SIGNATURE: self.truncated_with_labels,
+            SEED_LATENTS_SIGNATURE: self.seed_latents,
         }
         return {
             name: (functions[name], [specs[key] for key in contract.signature_inputs(name)])
@@ -169,14 +208,16 @@ class GeneratorSignatures:
 
 
 def signature_inputs_for_seeds(
-    signature_name: str, seeds, latent_dim: int, num_classes: int
+    signature_name: str, seeds, latent_dim: int, num_classes: int, psi: float = 1.0
 ) -> dict[str, np.ndarray]:
-    """One signature's inputs for ``seeds``: the seeds, their latents, class ``seed % classes``."""
+    """One signature's inputs for ``seeds``: the seeds, their latents, class ``seed % classes``
+    and ``psi`` for each."""
     seeds = np.asarray(seeds, np.int64)
     values = {
         SEEDS_INPUT: seeds,
         LATENTS_INPUT: latents_from_seeds(seeds, latent_dim).numpy(),
         LABELS_INPUT: seeds % max(num_classes, 1),
+        PSI_INPUT: np.full(seeds.shape, psi, np.float32),
     }
     return {key: values[key] for key in contract.signature_inputs(signature_name)}
 
@@ -188,7 +229,9 @@ def warmup_requests(latent_dim: int, num_classes: int) -> list[predict_pb2.Predi
         for size in WARMUP_BATCH_SIZES:
             request = predict_pb2.PredictRequest()
             request.model_spec.signature_name = name
-            inputs = signature_inputs_for_seeds(name, range(size), latent_dim, num_classes)
+            inputs = signature_inputs_for_seeds(
+                name, range(size), latent_dim, num_classes, WARMUP_PSI
+            )
             for key, value in inputs.items():
                 request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
             requests.append(request)

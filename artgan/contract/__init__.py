@@ -13,25 +13,38 @@ combination of inputs is its own signature):
 | ``from_latents`` | ``latents`` float32 [N, latent_dim] | all |
 | ``with_labels`` | ``seeds``, ``labels`` int64 [N] | class-conditional |
 | ``from_latents_with_labels`` | ``latents``, ``labels`` | class-conditional |
+| ``truncated`` | ``seeds``, ``psi`` float32 [N] | all |
+| ``truncated_with_labels`` | ``seeds``, ``labels``, ``psi`` | class-conditional |
+| ``seed_latents`` | ``seeds``, ``psi`` | all |
 
 Each returns ``images`` uint8 [N, H, W, C], ``png`` string [N] and ``png_bytes`` (the same
-PNGs under a name TF Serving's REST API base64-encodes).
+PNGs under a name TF Serving's REST API base64-encodes), except ``seed_latents``, which returns
+``latents`` float32 [N, latent_dim]: each seed's latent, truncated by ``psi``, for latent walks
+through ``from_latents``. Truncation pulls a latent toward the latents' mean: psi 1 leaves it
+as it is (``truncated`` then equals ``serving_default``), psi 0 gives the mean (one image for
+every seed of a class). ``psi`` is one value per row, so TF Serving's batching can join
+requests along dimension 0.
 """
 
 DEFAULT_SIGNATURE = "serving_default"
 FROM_LATENTS_SIGNATURE = "from_latents"
 WITH_LABELS_SIGNATURE = "with_labels"
 FROM_LATENTS_WITH_LABELS_SIGNATURE = "from_latents_with_labels"
+TRUNCATED_SIGNATURE = "truncated"
+TRUNCATED_WITH_LABELS_SIGNATURE = "truncated_with_labels"
+SEED_LATENTS_SIGNATURE = "seed_latents"
 
 SEEDS_INPUT = "seeds"
 LATENTS_INPUT = "latents"
 LABELS_INPUT = "labels"
+PSI_INPUT = "psi"
 
 IMAGES_OUTPUT = "images"
 PNG_OUTPUT = "png"
 # TF Serving's REST API writes a DT_STRING output as {"b64": ...} only when its name ends in
 # "_bytes"; under any other name binary PNG bytes come back as a broken JSON string.
 PNG_BYTES_OUTPUT = "png_bytes"
+LATENTS_OUTPUT = "latents"
 
 SERVE_TAG = "serve"
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -46,7 +59,10 @@ def signature_names(num_classes: int) -> tuple[str, ...]:
     names = (DEFAULT_SIGNATURE, FROM_LATENTS_SIGNATURE)
     if num_classes:
         names += (WITH_LABELS_SIGNATURE, FROM_LATENTS_WITH_LABELS_SIGNATURE)
-    return names
+    names += (TRUNCATED_SIGNATURE,)
+    if num_classes:
+        names += (TRUNCATED_WITH_LABELS_SIGNATURE,)
+    return names + (SEED_LATENTS_SIGNATURE,)
 
 
 def signature_inputs(signature_name: str) -> tuple[str, ...]:
@@ -56,7 +72,15 @@ def signature_inputs(signature_name: str) -> tuple[str, ...]:
         FROM_LATENTS_SIGNATURE: (LATENTS_INPUT,),
         WITH_LABELS_SIGNATURE: (SEEDS_INPUT, LABELS_INPUT),
         FROM_LATENTS_WITH_LABELS_SIGNATURE: (LATENTS_INPUT, LABELS_INPUT),
+        TRUNCATED_SIGNATURE: (SEEDS_INPUT, PSI_INPUT),
+        TRUNCATED_WITH_LABELS_SIGNATURE: (SEEDS_INPUT, LABELS_INPUT, PSI_INPUT),
+        SEED_LATENTS_SIGNATURE: (SEEDS_INPUT, PSI_INPUT),
     }[signature_name]
 
 
 OUTPUTS = (IMAGES_OUTPUT, PNG_OUTPUT, PNG_BYTES_OUTPUT)
+
+
+def signature_outputs(signature_name: str) -> tuple[str, ...]:
+    """The output names of one signature: the images, or the latents of ``seed_latents``."""
+    return (LATENTS_OUTPUT,) if signature_name == SEED_LATENTS_SIGNATURE else OUTPUTS

@@ -6,7 +6,9 @@ session loader (``serving/bundle.py``) and then, in order, stopping at the first
 the signatures match the contract (names, dtypes, shapes); every signature answers a small
 batch with uint8 images of the recorded size and PNGs that decode to them; the same seed gives
 the same image whatever the batch; the signatures agree with each other (``from_latents`` of
-a seed's latent is that seed's image); and the version's warmup file replays.
+a seed's latent is that seed's image, ``truncated`` at psi 1 is ``serving_default``, and
+``seed_latents`` through ``from_latents`` gives ``truncated``'s images); and the version's
+warmup file replays.
 """
 
 from __future__ import annotations
@@ -30,9 +32,14 @@ from artgan.contract import (
     IMAGES_OUTPUT,
     LABELS_INPUT,
     LATENTS_INPUT,
+    LATENTS_OUTPUT,
     PNG_BYTES_OUTPUT,
     PNG_OUTPUT,
+    PSI_INPUT,
+    SEED_LATENTS_SIGNATURE,
     SEEDS_INPUT,
+    TRUNCATED_SIGNATURE,
+    TRUNCATED_WITH_LABELS_SIGNATURE,
     WITH_LABELS_SIGNATURE,
 )
 from artgan.contract.bundle import SavedModelBundle
@@ -44,6 +51,7 @@ from artgan.models.export import (
 )
 
 CHECK_SEEDS = (0, 1, 2, 1_000_003)
+CHECK_PSI = 0.5  # the truncation the checks ask the truncated signatures for
 
 
 class CheckFailed(Exception):
@@ -106,14 +114,17 @@ def check_signature_defs(bundle: SavedModelBundle, info: GeneratorInfo) -> str:
         SEEDS_INPUT: tf.TensorSpec([None], tf.int64),
         LABELS_INPUT: tf.TensorSpec([None], tf.int64),
         LATENTS_INPUT: tf.TensorSpec([None, info.latent_dim], tf.float32),
+        PSI_INPUT: tf.TensorSpec([None], tf.float32),
     }
     image_shape = [None, info.height, info.width, info.channels]
-    output_specs = {
+    all_output_specs = {
         IMAGES_OUTPUT: tf.TensorSpec(image_shape, tf.uint8),
         PNG_OUTPUT: tf.TensorSpec([None], tf.string),
         PNG_BYTES_OUTPUT: tf.TensorSpec([None], tf.string),
+        LATENTS_OUTPUT: tf.TensorSpec([None, info.latent_dim], tf.float32),
     }
     for name in wanted:
+        output_specs = {key: all_output_specs[key] for key in contract.signature_outputs(name)}
         inputs = bundle.input_specs(name)
         if sorted(inputs) != sorted(contract.signature_inputs(name)):
             raise CheckFailed(
@@ -167,17 +178,31 @@ def check_outputs(name: str, outputs: dict[str, np.ndarray], count: int, info: G
         raise CheckFailed(f"{name!r} png_bytes differ from png")
 
 
+def check_latents(name: str, outputs: dict[str, np.ndarray], count: int, info: GeneratorInfo):
+    latents = outputs[LATENTS_OUTPUT]
+    shape = (count, info.latent_dim)
+    if latents.dtype != np.float32 or latents.shape != shape:
+        raise CheckFailed(
+            f"{name!r} returned latents {latents.dtype} {latents.shape}, not float32 {shape}"
+        )
+    if not np.all(np.isfinite(latents)):
+        raise CheckFailed(f"{name!r} returned latents that are not finite")
+
+
 def check_every_signature_answers(bundle: SavedModelBundle, info: GeneratorInfo) -> str:
     seeds = np.asarray(CHECK_SEEDS, np.int64)
     for name in contract.signature_names(info.num_classes):
+        inputs = signature_inputs_for_seeds(
+            name, seeds, info.latent_dim, info.num_classes, CHECK_PSI
+        )
         try:
-            outputs = bundle.run(
-                name,
-                signature_inputs_for_seeds(name, seeds, info.latent_dim, info.num_classes),
-            )
+            outputs = bundle.run(name, inputs)
         except Exception as error:
             raise CheckFailed(f"signature {name!r} failed: {first_line(error)}") from error
-        check_outputs(name, outputs, len(seeds), info)
+        if name == SEED_LATENTS_SIGNATURE:
+            check_latents(name, outputs, len(seeds), info)
+        else:
+            check_outputs(name, outputs, len(seeds), info)
     size = f"{info.height}x{info.width}x{info.channels}"
     return f"each answered {len(seeds)} inputs with uint8 images {size} and matching PNGs"
 
@@ -213,10 +238,43 @@ def check_signatures_agree(bundle: SavedModelBundle, info: GeneratorInfo) -> str
             (WITH_LABELS_SIGNATURE, {SEEDS_INPUT: seeds, LABELS_INPUT: labels}),
             (FROM_LATENTS_WITH_LABELS_SIGNATURE, {LATENTS_INPUT: latents, LABELS_INPUT: labels}),
         ]
+    untruncated = np.ones(len(seeds), np.float32)
+    pairs.append((TRUNCATED_SIGNATURE, {SEEDS_INPUT: seeds, PSI_INPUT: untruncated}))
+    if info.num_classes:
+        pairs.append(
+            (
+                TRUNCATED_WITH_LABELS_SIGNATURE,
+                {SEEDS_INPUT: seeds, LABELS_INPUT: labels, PSI_INPUT: untruncated},
+            )
+        )
     for name, inputs in pairs:
         if not np.array_equal(images_of(bundle, name, inputs), by_seed):
             raise CheckFailed(f"{name!r} disagrees with serving_default for the same seeds")
-    return f"{', '.join(name for name, _ in pairs)} agree with serving_default"
+    check_truncation_agrees(bundle, info, seeds)
+    names = [name for name, _ in pairs]
+    return (
+        f"{', '.join(names)} agree with serving_default; {SEED_LATENTS_SIGNATURE} at psi "
+        f"{CHECK_PSI:g} through {FROM_LATENTS_SIGNATURE} gives {TRUNCATED_SIGNATURE}'s images"
+    )
+
+
+def check_truncation_agrees(bundle: SavedModelBundle, info: GeneratorInfo, seeds) -> None:
+    """A walk's frames (``seed_latents`` then ``from_latents``) are the seeds' truncated images."""
+    psi = np.full(len(seeds), CHECK_PSI, np.float32)
+    latents = bundle.run(SEED_LATENTS_SIGNATURE, {SEEDS_INPUT: seeds, PSI_INPUT: psi})
+    inputs = {LATENTS_INPUT: latents[LATENTS_OUTPUT]}
+    truncated_inputs = {SEEDS_INPUT: seeds, PSI_INPUT: psi}
+    name, truncated = FROM_LATENTS_SIGNATURE, TRUNCATED_SIGNATURE
+    if info.num_classes:
+        labels = labels_from_seeds(tf.constant(seeds), info.num_classes).numpy().astype(np.int64)
+        inputs[LABELS_INPUT] = truncated_inputs[LABELS_INPUT] = labels
+        name, truncated = FROM_LATENTS_WITH_LABELS_SIGNATURE, TRUNCATED_WITH_LABELS_SIGNATURE
+    if not np.array_equal(
+        images_of(bundle, name, inputs), images_of(bundle, truncated, truncated_inputs)
+    ):
+        raise CheckFailed(
+            f"{SEED_LATENTS_SIGNATURE!r} through {name!r} disagrees with {truncated!r}"
+        )
 
 
 def check_warmup(bundle: SavedModelBundle, max_batch_size: int) -> str:
