@@ -9,7 +9,7 @@ import re
 import sys
 
 from artgan import bench
-from artgan.cli import kubeflow, mlmd, native_logs, run, serve
+from artgan.cli import generate, kubeflow, mlmd, native_logs, run, serve
 from artgan.cli.common import verbose_parent
 from artgan.errors import ArtganError
 
@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parents = [verbose_parent()]
     commands = parser.add_subparsers(dest="command", required=True)
     run.add_parser(commands, parents)
-    serve.add_parsers(commands, parents)
+    serve.add_parser(commands, parents)
+    generate.add_parser(commands, parents)
     _add_data(commands, parents)
     bench.add_parser(commands, parents)
     kubeflow.add_parser(commands, parents)
@@ -86,7 +87,7 @@ def _data(args) -> None:
 COMMANDS = {
     "run": run.run,
     "serve": serve.serve,
-    "generate": serve.generate,
+    "generate": generate.generate,
     "data": _data,
     "bench": _bench,
     "kubeflow": kubeflow.run,
