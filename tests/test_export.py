@@ -19,10 +19,16 @@ from artgan.contract import (
     FROM_LATENTS_SIGNATURE,
     FROM_LATENTS_WITH_LABELS_SIGNATURE,
     IMAGES_OUTPUT,
+    LABELS_INPUT,
     LATENTS_INPUT,
+    LATENTS_OUTPUT,
     PNG_BYTES_OUTPUT,
     PNG_OUTPUT,
+    PSI_INPUT,
+    SEED_LATENTS_SIGNATURE,
     SEEDS_INPUT,
+    TRUNCATED_SIGNATURE,
+    TRUNCATED_WITH_LABELS_SIGNATURE,
     WITH_LABELS_SIGNATURE,
 )
 from artgan.contract.bundle import SavedModelBundle
@@ -97,12 +103,16 @@ def test_every_signature_gives_the_same_bytes_through_the_session_loader_and_eag
     expected = set(contract.signature_names(num_classes))
     assert set(bundle.signature_defs) == set(eager.signatures) == expected
     for signature in sorted(expected):
-        inputs = signature_inputs_for_seeds(signature, [0, 5, 11], LATENT_DIM, num_classes)
+        inputs = signature_inputs_for_seeds(signature, [0, 5, 11], LATENT_DIM, num_classes, 0.7)
         by_session = bundle.run(signature, inputs)
         by_eager = eager.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
-        assert set(by_session) == set(contract.OUTPUTS)
-        for name in contract.OUTPUTS:
+        outputs = contract.signature_outputs(signature)
+        assert set(by_session) == set(outputs)
+        for name in outputs:
             np.testing.assert_array_equal(by_session[name], by_eager[name].numpy(), err_msg=name)
+        if signature == SEED_LATENTS_SIGNATURE:
+            assert by_session[LATENTS_OUTPUT].shape == (3, LATENT_DIM)
+            continue
         images = by_session[IMAGES_OUTPUT]
         channels = CHANNELS if which == "unconditional" else 3
         assert images.dtype == np.uint8 and images.shape == (3, RESOLUTION, RESOLUTION, channels)
@@ -117,8 +127,13 @@ def test_signature_defs_follow_the_contract(conditional_dir):
         for name, spec in specs.items():
             want = [None, LATENT_DIM] if name == LATENTS_INPUT else [None]
             assert spec.shape.as_list() == want
-            assert spec.dtype == (tf.float32 if name == LATENTS_INPUT else tf.int64)
+            assert spec.dtype == (tf.float32 if name in (LATENTS_INPUT, PSI_INPUT) else tf.int64)
         outputs = bundle.output_specs(signature)
+        if signature == SEED_LATENTS_SIGNATURE:
+            assert sorted(outputs) == [LATENTS_OUTPUT]
+            assert outputs[LATENTS_OUTPUT].dtype == tf.float32
+            assert outputs[LATENTS_OUTPUT].shape.as_list() == [None, LATENT_DIM]
+            continue
         assert outputs[IMAGES_OUTPUT].dtype == tf.uint8
         assert outputs[IMAGES_OUTPUT].shape.as_list() == [None, RESOLUTION, RESOLUTION, 3]
         assert outputs[PNG_OUTPUT].dtype == outputs[PNG_BYTES_OUTPUT].dtype == tf.string
@@ -190,6 +205,73 @@ def test_conditional_signatures_agree_on_the_classes_they_draw(conditional_dir):
     assert not np.array_equal(as_zero, as_two)
     with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be < 3"):
         images(WITH_LABELS_SIGNATURE, seeds=seeds[:2], labels=np.array([0, 3], np.int64))
+    bundle.close()
+
+
+def truncated_images(bundle, seeds, psi, labels=None) -> np.ndarray:
+    inputs = {SEEDS_INPUT: np.asarray(seeds, np.int64)}
+    inputs[PSI_INPUT] = np.full(len(seeds), psi, np.float32)
+    name = TRUNCATED_SIGNATURE
+    if labels is not None:
+        inputs[LABELS_INPUT] = np.asarray(labels, np.int64)
+        name = TRUNCATED_WITH_LABELS_SIGNATURE
+    return bundle.run(name, inputs, [IMAGES_OUTPUT])[IMAGES_OUTPUT]
+
+
+def test_truncation_psi_1_is_untruncated_and_psi_0_one_image_for_every_seed(session):
+    seeds = [0, 5, 11, 1_000_003]
+    untruncated = session.run("serving_default", {SEEDS_INPUT: np.asarray(seeds, np.int64)})
+    np.testing.assert_array_equal(truncated_images(session, seeds, 1.0), untruncated["images"])
+    mean = truncated_images(session, seeds, 0.0)
+    assert all(np.array_equal(image, mean[0]) for image in mean)
+    half = truncated_images(session, seeds, 0.5)
+    assert len({image.tobytes() for image in half}) == len(seeds)
+    assert not np.array_equal(half, untruncated["images"])
+    # The same seed and psi give the same image, alone or in a batch.
+    np.testing.assert_array_equal(truncated_images(session, [11], 0.5)[0], half[2])
+
+
+def test_seed_latents_are_the_truncated_latents_the_walks_start_from(session):
+    seeds = np.array([3, 9], np.int64)
+    latents = latents_from_seeds(tf.constant(seeds), LATENT_DIM).numpy()
+    for psi in (1.0, 0.6, 0.0):
+        got = session.run(
+            SEED_LATENTS_SIGNATURE,
+            {SEEDS_INPUT: seeds, PSI_INPUT: np.full(2, psi, np.float32)},
+        )[LATENTS_OUTPUT]
+        np.testing.assert_allclose(got, psi * latents, rtol=1e-6)
+        by_latents = session.run(FROM_LATENTS_SIGNATURE, {LATENTS_INPUT: got}, [IMAGES_OUTPUT])
+        np.testing.assert_array_equal(
+            by_latents[IMAGES_OUTPUT], truncated_images(session, seeds, psi)
+        )
+
+
+def test_psi_must_be_one_finite_value_per_seed(session):
+    seeds = np.array([1, 2], np.int64)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="psi needs one value per seed"):
+        session.run(TRUNCATED_SIGNATURE, {SEEDS_INPUT: seeds, PSI_INPUT: np.ones(3, np.float32)})
+    with pytest.raises(tf.errors.InvalidArgumentError, match="psi must be a finite number"):
+        session.run(
+            TRUNCATED_SIGNATURE,
+            {SEEDS_INPUT: seeds, PSI_INPUT: np.array([1.0, np.nan], np.float32)},
+        )
+
+
+def test_truncated_with_labels_keeps_the_class_and_pulls_seeds_together(conditional_dir):
+    bundle = SavedModelBundle(conditional_dir)
+    seeds = np.arange(4, dtype=np.int64)
+    labels = np.full(4, 2, np.int64)
+    with_labels = bundle.run(
+        WITH_LABELS_SIGNATURE, {SEEDS_INPUT: seeds, LABELS_INPUT: labels}, [IMAGES_OUTPUT]
+    )[IMAGES_OUTPUT]
+    np.testing.assert_array_equal(truncated_images(bundle, seeds, 1.0, labels), with_labels)
+    mean = truncated_images(bundle, seeds, 0.0, labels)
+    assert all(np.array_equal(image, mean[0]) for image in mean)
+    other_class = truncated_images(bundle, seeds[:1], 0.0, [0])
+    assert not np.array_equal(other_class[0], mean[0])
+    # Without labels each seed keeps the class serving_default draws for it.
+    by_seed = bundle.run("serving_default", {SEEDS_INPUT: seeds}, [IMAGES_OUTPUT])[IMAGES_OUTPUT]
+    np.testing.assert_array_equal(truncated_images(bundle, seeds, 1.0), by_seed)
     bundle.close()
 
 

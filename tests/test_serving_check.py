@@ -78,7 +78,7 @@ def test_a_good_export_passes_every_check(good_dir):
         "warmup",
     ]
     assert all(check.passed for check in result.checks)
-    assert result.checks[-1].detail == "4 warmup requests replayed"
+    assert result.checks[-1].detail == "8 warmup requests replayed"  # 4 signatures x 2
 
 
 def test_a_conditional_export_passes_every_check(tmp_path):
@@ -87,7 +87,9 @@ def test_a_conditional_export_passes_every_check(tmp_path):
     export_generator(generator, LATENT_DIM, str(tmp_path), num_classes=4)
     result = run_checks(str(tmp_path), MAX_BATCH)
     assert result.blessed, result.reason
-    assert "with_labels, from_latents_with_labels agree" in result.checks[5].detail
+    detail = result.checks[5].detail
+    assert "with_labels, from_latents_with_labels, truncated, truncated_with_labels agree" in detail
+    assert "through from_latents_with_labels gives truncated_with_labels" in detail
 
 
 def test_a_model_only_eager_loading_runs_fails_with_tf_servings_error(broken_dir):
@@ -114,6 +116,44 @@ def test_missing_pieces_are_named(good_dir, tmp_path):
     assert run_checks(no_info, MAX_BATCH).reason.startswith("generator_info: cannot read ")
 
     assert run_checks(str(tmp_path / "nothing"), MAX_BATCH).reason.startswith("load: ")
+
+
+def export_with(signatures: GeneratorSignatures, names, export_dir: str) -> str:
+    """``export_generator``'s SavedModel with only ``names``, from ``signatures``' functions."""
+    archive = keras.export.ExportArchive()
+    for name, (function, spec) in signatures.endpoints().items():
+        if name in names:
+            archive.add_endpoint(name, function, input_signature=spec)
+    archive.write_out(export_dir, verbose=False)
+    good = export_generator(signatures.generator, LATENT_DIM, export_dir + "-good")
+    shutil.copytree(
+        os.path.join(good, contract.ASSETS_EXTRA_DIR),
+        os.path.join(export_dir, contract.ASSETS_EXTRA_DIR),
+    )
+    return export_dir
+
+
+def test_a_version_without_the_truncation_signatures_is_refused(tmp_path):
+    signatures = GeneratorSignatures(tiny_generator(), LATENT_DIM)
+    old = export_with(signatures, ("serving_default", "from_latents"), str(tmp_path / "old"))
+    assert run_checks(old, MAX_BATCH).reason.startswith(
+        "signatures: signatures ['seed_latents', 'truncated'] are missing"
+    )
+
+
+class LatentsIgnoringPsi(GeneratorSignatures):
+    def seed_latents(self, seeds, psi):
+        return super().seed_latents(seeds, tf.ones_like(psi))
+
+
+def test_seed_latents_that_ignore_psi_are_refused(tmp_path):
+    signatures = LatentsIgnoringPsi(tiny_generator(), LATENT_DIM)
+    names = contract.signature_names(0)
+    wrong = export_with(signatures, names, str(tmp_path / "wrong"))
+    reason = run_checks(wrong, MAX_BATCH).reason
+    assert reason == (
+        "signatures_agree: 'seed_latents' through 'from_latents' disagrees with 'truncated'"
+    )
 
 
 def test_warmup_requests_over_the_servers_batch_limit_fail(good_dir):

@@ -250,15 +250,11 @@ def check_signatures_agree(bundle: SavedModelBundle, info: GeneratorInfo) -> str
     for name, inputs in pairs:
         if not np.array_equal(images_of(bundle, name, inputs), by_seed):
             raise CheckFailed(f"{name!r} disagrees with serving_default for the same seeds")
-    check_truncation_agrees(bundle, info, seeds)
-    names = [name for name, _ in pairs]
-    return (
-        f"{', '.join(names)} agree with serving_default; {SEED_LATENTS_SIGNATURE} at psi "
-        f"{CHECK_PSI:g} through {FROM_LATENTS_SIGNATURE} gives {TRUNCATED_SIGNATURE}'s images"
-    )
+    names = ", ".join(name for name, _ in pairs)
+    return f"{names} agree with serving_default; {check_truncation_agrees(bundle, info, seeds)}"
 
 
-def check_truncation_agrees(bundle: SavedModelBundle, info: GeneratorInfo, seeds) -> None:
+def check_truncation_agrees(bundle: SavedModelBundle, info: GeneratorInfo, seeds) -> str:
     """A walk's frames (``seed_latents`` then ``from_latents``) are the seeds' truncated images."""
     psi = np.full(len(seeds), CHECK_PSI, np.float32)
     latents = bundle.run(SEED_LATENTS_SIGNATURE, {SEEDS_INPUT: seeds, PSI_INPUT: psi})
@@ -275,6 +271,9 @@ def check_truncation_agrees(bundle: SavedModelBundle, info: GeneratorInfo, seeds
         raise CheckFailed(
             f"{SEED_LATENTS_SIGNATURE!r} through {name!r} disagrees with {truncated!r}"
         )
+    return (
+        f"{SEED_LATENTS_SIGNATURE} at psi {CHECK_PSI:g} through {name} gives {truncated}'s images"
+    )
 
 
 def check_warmup(bundle: SavedModelBundle, max_batch_size: int) -> str:
