@@ -132,6 +132,8 @@ def test_metadata_lists_both_signatures(stubs):
     assert set(signature_map.signature_def) == {
         "serving_default",
         "from_latents",
+        "truncated",
+        "seed_latents",
         "__saved_model_init_op",
     }
 
