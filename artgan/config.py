@@ -411,6 +411,31 @@ class ServerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class GalleryConfig:
+    """The gallery page: ``artgan serve --gallery`` and ``artgan gallery`` (artgan's own, not
+    tensorflow_model_server's)."""
+
+    gallery: bool = False  # serve the gallery page at / on the REST port (needs --rest-port)
+    home: str = ""  # an artgan home: each version's evaluation report and lineage; "": none
+    api: str = "http://127.0.0.1:8501"  # the TF Serving REST API the page calls (artgan gallery)
+    port: int = 8080  # where `artgan gallery` serves the page
+
+    def validate(self) -> None:
+        if not re.fullmatch(r"https?://[^/?#\s]+/?", self.api):
+            raise ArtganError(
+                f"gallery.api (--api) must be a REST API's root such as http://127.0.0.1:8501, "
+                f"got {self.api!r}"
+            )
+        if not 0 <= self.port < 65536:
+            raise ArtganError(f"gallery.port (--port) must be 0 to 65535, got {self.port}")
+        if self.home and not os.path.isdir(self.home):
+            raise ArtganError(
+                f"gallery.home (--home) {self.home}: no such folder; give the artgan home "
+                "that `artgan run --home` wrote"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class KubeflowConfig:
     """Compiling the pipeline for Kubeflow Pipelines (KFP v2): where its pods read and write.
 

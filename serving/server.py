@@ -19,13 +19,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from artgan.config import ServerConfig, ServingConfig
+from artgan.config import GalleryConfig, ServerConfig, ServingConfig
 from artgan.contract.requests import ServingError
 from artgan.errors import ArtganError
 from artgan.serving import handlers
 from artgan.serving.batching import read_batching_options
 from artgan.serving.channel import MAX_MESSAGE_BYTES, grpc_address
 from artgan.serving.config_protos import SSLConfig, read_text_proto
+from artgan.serving.gallery.pages import GalleryPages, first_answer
+from artgan.serving.gallery.reports import ReportSource
 from artgan.serving.manager import ModelManager
 from artgan.serving.metrics import ServerMetrics, prometheus_path
 from artgan.serving.model_config import read_config_file, single_model_config
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULTS = ServingConfig()
 SERVER_DEFAULTS = ServerConfig()
+GALLERY_DEFAULTS = GalleryConfig()
 STOP_GRACE_SECONDS = 2.0
 NO_DEADLINE_SECONDS = 1e7  # gRPC reports a call without a deadline as one far in the future
 
@@ -207,6 +210,16 @@ def metrics_page(metrics: ServerMetrics, path: str):
     return page
 
 
+def gallery_pages(manager: ModelManager, reports: ReportSource | None) -> GalleryPages:
+    """The gallery over this server's own REST API, models and version folders."""
+
+    def version_folder(model: str, version: int) -> str | None:
+        repository = manager.models().get(model)
+        return os.path.join(repository.base_path, str(version)) if repository else None
+
+    return GalleryPages(lambda: list(manager.models()), "", version_folder, reports)
+
+
 def absolute(path: str) -> str:
     """A local path made absolute (TF Serving wants absolute base paths); URIs untouched."""
     return path if "://" in path else os.path.abspath(path)
@@ -232,6 +245,8 @@ def start_server(
     poll_seconds: float = SERVER_DEFAULTS.file_system_poll_wait_seconds,
     server: ServerConfig = SERVER_DEFAULTS,
     rest_port: int | None = None,
+    gallery: GalleryConfig = GALLERY_DEFAULTS,
+    reports: ReportSource | None = None,
 ) -> ServerHandle:
     """Loads each model's aspired versions, starts gRPC (and REST on ``server.rest_port``
     unless 0), and polls for new versions every ``poll_seconds``.
@@ -239,8 +254,16 @@ def start_server(
     ``port=0`` picks a free gRPC port (see the handle's ``.port``); ``rest_port`` overrides
     ``server.rest_port``, and there 0 picks a free port (``.rest.port``). A missing or empty
     base path is fine: the server answers NOT_FOUND until a version appears.
+    ``gallery.gallery`` adds the gallery page at ``/`` on the REST port, with ``reports``'
+    evaluation summaries when given.
     """
     server.validate()
+    rest_enabled = rest_port is not None or server.rest_port > 0
+    if gallery.gallery and not rest_enabled:
+        raise ArtganError(
+            "--gallery serves the page on the REST port: add --rest-port P (TF Serving's "
+            "--rest_api_port) and open http://HOST:P/"
+        )
     if max_batch_size < 1 or poll_seconds <= 0:
         raise ArtganError(
             f"max_batch_size must be >= 1 and poll_seconds > 0, got {max_batch_size} and "
@@ -309,7 +332,6 @@ def start_server(
         grpc_server.stop(None)
         manager.stop()
         raise
-    rest_enabled = rest_port is not None or server.rest_port > 0
     if metrics_path and not rest_enabled:
         log.warning("Prometheus metrics are served on the REST port: add --rest-port")
     rest_port = server.rest_port if rest_port is None else rest_port
@@ -323,7 +345,10 @@ def start_server(
                 server.rest_threads(),
                 server.rest_api_timeout_ms,
                 server.rest_api_enable_cors,
-                metrics_page(manager.metrics, metrics_path) if metrics_path else None,
+                first_answer(
+                    metrics_page(manager.metrics, metrics_path) if metrics_path else None,
+                    gallery_pages(manager, reports) if gallery.gallery else None,
+                ),
             )
         except OSError as error:
             grpc_server.stop(None)
@@ -349,6 +374,8 @@ def start_server(
         log.info("REST on %s/v1/models/<name>", rest.url)
         if metrics_path:
             log.info("Prometheus metrics on %s%s", rest.url, metrics_path)
+        if gallery.gallery:
+            log.info("gallery on %s/", rest.url)
     return handle
 
 
@@ -359,6 +386,8 @@ def serve_forever(
     port: int = DEFAULTS.port,
     max_batch_size: int = DEFAULTS.max_batch_size,
     server: ServerConfig = SERVER_DEFAULTS,
+    gallery: GalleryConfig = GALLERY_DEFAULTS,
+    reports: ReportSource | None = None,
 ) -> None:
     """Serves until SIGINT or SIGTERM, then stops cleanly (for the CLI)."""
     stop_requested = threading.Event()
@@ -375,6 +404,8 @@ def serve_forever(
             max_batch_size,
             server.file_system_poll_wait_seconds,
             server,
+            gallery=gallery,
+            reports=reports,
         ) as handle:
             for name, repository in handle.manager.models().items():
                 if not repository.available():

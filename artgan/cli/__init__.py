@@ -9,7 +9,7 @@ import re
 import sys
 
 from artgan import bench
-from artgan.cli import generate, kubeflow, mlmd, native_logs, run, serve
+from artgan.cli import gallery, generate, kubeflow, mlmd, native_logs, run, serve
 from artgan.cli.common import verbose_parent
 from artgan.errors import ArtganError
 
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run.add_parser(commands, parents)
     serve.add_parser(commands, parents)
+    gallery.add_parser(commands, parents)
     generate.add_parser(commands, parents)
     _add_data(commands, parents)
     bench.add_parser(commands, parents)
@@ -87,6 +88,7 @@ def _data(args) -> None:
 COMMANDS = {
     "run": run.run,
     "serve": serve.serve,
+    "gallery": gallery.run,
     "generate": generate.generate,
     "data": _data,
     "bench": _bench,

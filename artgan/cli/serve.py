@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from artgan.cli.config_flags import add_section_flags, section_from_args
+from artgan.cli.gallery import GALLERY, open_reports
 from artgan.config import PipelineConfig, ServerConfig, ServingConfig
 
 SERVING = ServingConfig()
@@ -48,6 +49,9 @@ def add_parser(commands, parents) -> None:
         "TensorFlow Serving's flags (ServerConfig; its underscore spellings work too)",
         aliases=tf_serving_aliases(),
     )
+    add_section_flags(
+        serve, "gallery", GALLERY, "artgan's gallery page (not TF Serving's)", skip=("api", "port")
+    )
 
 
 def serve(args) -> None:
@@ -55,11 +59,20 @@ def serve(args) -> None:
 
     server = section_from_args(args, "server", SERVER)
     server.validate()
-    serve_forever(
-        args.model_base_path,
-        model_name=args.model_name,
-        host=args.host,
-        port=args.port,
-        max_batch_size=args.max_batch_size,
-        server=server,
-    )
+    gallery = section_from_args(args, "gallery", GALLERY)
+    gallery.validate()
+    reports = open_reports(gallery.home) if gallery.gallery else None
+    try:
+        serve_forever(
+            args.model_base_path,
+            model_name=args.model_name,
+            host=args.host,
+            port=args.port,
+            max_batch_size=args.max_batch_size,
+            server=server,
+            gallery=gallery,
+            reports=reports,
+        )
+    finally:
+        if reports is not None:
+            reports.close()
