@@ -22,80 +22,45 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from artgan import alpha
 from artgan.config import ServingConfig
 from artgan.contract import (
     ASSETS_EXTRA_DIR,
+    DEFAULT_SIGNATURE,
+    FROM_LATENTS_SIGNATURE,
+    FROM_LATENTS_WITH_LABELS_SIGNATURE,
     GENERATOR_INFO_FILE,
     LABELS_INPUT,
+    LATENTS_INPUT,
+    LATENTS_OUTPUT,
     PNG_OUTPUT,
+    PSI_INPUT,
+    SEED_LATENTS_SIGNATURE,
     SEEDS_INPUT,
+    TRUNCATED_SIGNATURE,
+    TRUNCATED_WITH_LABELS_SIGNATURE,
     WITH_LABELS_SIGNATURE,
 )
 from artgan.errors import ArtganError
-from artgan.grid import save_grid, save_png
 from artgan.serving.channel import MAX_MESSAGE_BYTES, grpc_address
 
 log = logging.getLogger(__name__)
 
 DEFAULTS = ServingConfig()
-MAX_SEEDS = 100_000
-SEED_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+SERVER_BATCH_LIMIT = re.compile(r"(?:maximum input batch size|max_batch_size) (\d+)")
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.AVAILABLE
 STATUS_POLL_SECONDS = 0.2
 MAX_RESTARTS = 3  # generations started again because a push unloaded their version
-GRID_FILE = "grid.png"
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-15,20,30-31"`` -> [0, ..., 15, 20, 30, 31]; duplicates are dropped, order kept."""
-    return list(dict.fromkeys(parse_int_ranges(text, "seeds")))
-
-
-def parse_labels(text: str) -> list[int]:
-    """``"3"`` or ``"0-9,0-5"``: class labels, in order, repeats kept."""
-    return parse_int_ranges(text, "labels")
-
-
-def parse_int_ranges(text: str, what: str) -> list[int]:
-    """``"0-3,7"`` -> [0, 1, 2, 3, 7]; ArtganError naming ``what`` on bad syntax."""
-    values: list[int] = []
-    for part in text.split(","):
-        match = SEED_RANGE.match(part.strip())
-        if not match:
-            raise ArtganError(f"bad {what} {text!r}: {part.strip()!r} is not N or N-M (N, M >= 0)")
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) is not None else first
-        if last < first:
-            raise ArtganError(f"bad {what} {text!r}: range {part.strip()!r} runs backwards")
-        if len(values) + last - first + 1 > MAX_SEEDS:
-            raise ArtganError(f"bad {what} {text!r}: more than {MAX_SEEDS} values")
-        values.extend(range(first, last + 1))
-    return values
-
-
-def format_int_ranges(values: Sequence[int]) -> str:
-    """[0, 1, 2, 3, 7, 0, 1] -> ``"0-3,7,0-1"``: what ``parse_int_ranges`` reads back."""
-    parts: list[str] = []
-    start = previous = None
-    for value in [*values, None]:
-        if previous is not None and value == previous + 1:
-            previous = value
-            continue
-        if start is not None:
-            parts.append(str(start) if start == previous else f"{start}-{previous}")
-        start = previous = value
-    return ",".join(parts)
 
 
 @dataclasses.dataclass(frozen=True)
 class GeneratedImages:
-    """What one ``generate`` call got back: one image and one PNG per seed."""
+    """What one ``generate`` call got back: one image and one PNG per seed (and label)."""
 
     version: int
     seeds: list[int]
     images: np.ndarray  # uint8 [N, H, W, C]
     pngs: list[bytes]
+    labels: list[int] | None = None
 
 
 def decode_png(png: bytes) -> np.ndarray:
@@ -104,8 +69,34 @@ def decode_png(png: bytes) -> np.ndarray:
     return array[..., np.newaxis] if array.ndim == 2 else array
 
 
+def server_batch_limit(error: grpc.RpcError) -> int | None:
+    """The most rows the server takes per call, when ``error`` says it refused more: TF
+    Serving's batching ("Task size X is larger than maximum input batch size Y") or artgan
+    serve's ``--max-batch-size``."""
+    if error.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED):
+        return None
+    match = SERVER_BATCH_LIMIT.search(error.details() or "")
+    return int(match.group(1)) if match else None
+
+
+def too_big_to_receive(error: grpc.RpcError) -> bool:
+    """gRPC refused an answer over the channel's message limit."""
+    return error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in (
+        error.details() or ""
+    )
+
+
+def int64_array(values: Sequence[int]) -> np.ndarray:
+    return np.asarray([int(value) for value in values], np.int64)
+
+
 class GeneratorClient:
-    """Official TF Serving stubs over an insecure channel, with artgan-friendly errors."""
+    """Official TF Serving stubs over an insecure channel, with artgan-friendly errors.
+
+    Requests larger than the server takes (its max batch, or the gRPC message limit) are
+    split transparently: the client learns the limit from the server's refusal and from the
+    size of its answers.
+    """
 
     def __init__(
         self,
@@ -117,6 +108,7 @@ class GeneratorClient:
         self.address = grpc_address(host, port)
         self.timeout_s = timeout_s
         self.max_batch_size = max_batch_size
+        self.bytes_per_row = 0  # of the largest answer so far, per input row
         self.channel = grpc.insecure_channel(
             self.address,
             options=[
@@ -174,58 +166,26 @@ class GeneratorClient:
                 )
             time.sleep(min(STATUS_POLL_SECONDS, max(deadline - time.monotonic(), 0)))
 
-    def predict_pngs(
-        self,
-        model_name: str,
-        seeds: Sequence[int],
-        version: int | None,
-        labels: Sequence[int] | None = None,
-    ) -> tuple[int, list[bytes]]:
-        """One Predict call for ``seeds`` (and ``labels``, via the class-conditional
-        ``with_labels`` signature): (served version, PNG bytes per seed)."""
-        try:
-            return self._predict_pngs(model_name, seeds, version, labels)
-        except grpc.RpcError as error:
-            raise self.rpc_failure(error, f"Predict for model {model_name!r}") from error
-
-    def _predict_pngs(self, model_name, seeds, version, labels) -> tuple[int, list[bytes]]:
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = model_name
-        if version is not None:
-            request.model_spec.version.value = version
-        request.inputs[SEEDS_INPUT].CopyFrom(tf.make_tensor_proto(list(seeds), dtype=tf.int64))
-        if labels is not None:
-            request.model_spec.signature_name = WITH_LABELS_SIGNATURE
-            request.inputs[LABELS_INPUT].CopyFrom(
-                tf.make_tensor_proto(list(labels), dtype=tf.int64)
-            )
-        # PNGs only: half the bytes of also sending raw pixels, and lossless to decode.
-        request.output_filter.append(PNG_OUTPUT)
-        response = self.predictions.Predict(request, timeout=self.timeout_s)
-        if PNG_OUTPUT not in response.outputs:
-            raise ArtganError(f"model {model_name!r} on {self.address} returned no {PNG_OUTPUT!r}")
-        pngs = [bytes(png) for png in tf.make_ndarray(response.outputs[PNG_OUTPUT]).ravel()]
-        if len(pngs) != len(seeds):
-            raise ArtganError(f"asked {self.address} for {len(seeds)} images, got {len(pngs)}")
-        return response.model_spec.version.value, pngs
-
     def generate(
         self,
         model_name: str,
         seeds: Sequence[int],
         version: int | None = None,
         labels: Sequence[int] | None = None,
+        psi: float | None = None,
     ) -> GeneratedImages:
-        """Images for ``seeds``, in chunks of at most ``max_batch_size`` seeds.
+        """Images for ``seeds``, split into as many calls as the server needs.
 
         ``labels`` (class-conditional models): one class per seed, or one for all of them.
-        Without ``version``, the first chunk's served version is pinned for the rest, so one
-        result never mixes versions; when a push unloads that version midway, generation
-        starts again on the new latest (at most ``MAX_RESTARTS`` times).
+        ``psi``: truncation (1 = none, 0 = the mean image), through the ``truncated``
+        signatures. Without ``version``, the first call's served version is pinned for the
+        rest, so one result never mixes versions; when a push unloads that version midway,
+        generation starts again on the new latest (at most ``MAX_RESTARTS`` times).
         """
         seeds = [int(seed) for seed in seeds]
         if not seeds:
             raise ArtganError("no seeds to generate")
+        inputs = {SEEDS_INPUT: int64_array(seeds)}
         if labels is not None:
             labels = [int(label) for label in labels]
             labels = labels * len(seeds) if len(labels) == 1 else labels
@@ -233,9 +193,56 @@ class GeneratorClient:
                 raise ArtganError(
                     f"{len(labels)} labels for {len(seeds)} seeds: give one or one each"
                 )
+            inputs[LABELS_INPUT] = int64_array(labels)
+        if psi is not None:
+            inputs[PSI_INPUT] = np.full(len(seeds), psi, np.float32)
+        signature = image_signature(seeds=True, labels=labels is not None, psi=psi is not None)
+        served, pngs = self.predict_rows(model_name, signature, inputs, PNG_OUTPUT, version)
+        pngs = [bytes(png) for png in pngs]
+        images = np.stack([decode_png(png) for png in pngs])
+        return GeneratedImages(served, seeds, images, pngs, labels)
+
+    def seed_latents(
+        self,
+        model_name: str,
+        seeds: Sequence[int],
+        psi: float = 1.0,
+        version: int | None = None,
+    ) -> tuple[int, np.ndarray]:
+        """(served version, float32 [N, latent_dim]): each seed's latent, truncated by ``psi``."""
+        inputs = {SEEDS_INPUT: int64_array(seeds), PSI_INPUT: np.full(len(seeds), psi, np.float32)}
+        return self.predict_rows(
+            model_name, SEED_LATENTS_SIGNATURE, inputs, LATENTS_OUTPUT, version
+        )
+
+    def images_from_latents(
+        self,
+        model_name: str,
+        latents: np.ndarray,
+        version: int | None = None,
+        label: int | None = None,
+    ) -> tuple[int, list[bytes]]:
+        """(served version, PNG per latent), of one class ``label`` for every latent when
+        given (class-conditional models)."""
+        inputs = {LATENTS_INPUT: np.asarray(latents, np.float32)}
+        if label is not None:
+            inputs[LABELS_INPUT] = np.full(len(latents), label, np.int64)
+        signature = image_signature(seeds=False, labels=label is not None, psi=False)
+        served, pngs = self.predict_rows(model_name, signature, inputs, PNG_OUTPUT, version)
+        return served, [bytes(png) for png in pngs]
+
+    def predict_rows(
+        self,
+        model_name: str,
+        signature: str,
+        inputs: dict[str, np.ndarray],
+        output: str,
+        version: int | None,
+    ) -> tuple[int, np.ndarray]:
+        """Every row of ``inputs`` through ``signature``: (served version, ``output`` rows)."""
         for restart in range(MAX_RESTARTS + 1):
             try:
-                return self._generate_pinned(model_name, seeds, version, labels)
+                return self._predict_pinned(model_name, signature, inputs, output, version)
             except VersionUnloaded as gone:
                 if restart == MAX_RESTARTS:
                     raise ArtganError(
@@ -249,22 +256,69 @@ class GeneratorClient:
                 )
         raise AssertionError("unreachable")
 
-    def _generate_pinned(self, model_name, seeds, version, labels) -> GeneratedImages:
-        """Every chunk from one version: ``version``, or the one the first chunk got."""
+    def rows_per_call(self) -> int:
+        """Rows the next call may ask for: the server's max batch, and answers well under
+        the gRPC message limit."""
+        if not self.bytes_per_row:
+            return self.max_batch_size
+        return max(1, min(self.max_batch_size, MAX_MESSAGE_BYTES // 2 // self.bytes_per_row))
+
+    def _predict_pinned(self, model_name, signature, inputs, output, version):
+        """Every call answered by one version: ``version``, or the one the first call got."""
         pinned = version
-        pngs: list[bytes] = []
-        for start in range(0, len(seeds), self.max_batch_size):
-            chunk = seeds[start : start + self.max_batch_size]
-            chunk_labels = None if labels is None else labels[start : start + self.max_batch_size]
+        count = len(next(iter(inputs.values())))
+        parts: list[np.ndarray] = []
+        start = 0
+        while start < count:
+            size = self.rows_per_call()
+            chunk = {key: value[start : start + size] for key, value in inputs.items()}
             try:
-                pinned, chunk_pngs = self._predict_pngs(model_name, chunk, pinned, chunk_labels)
+                pinned, rows = self._predict(model_name, signature, chunk, output, pinned)
             except grpc.RpcError as error:
+                limit = server_batch_limit(error)
+                if limit is not None and 1 <= limit < size:
+                    self.max_batch_size = limit
+                    continue
+                if too_big_to_receive(error) and size > 1:
+                    self.max_batch_size = size // 2
+                    continue
                 if version is None and start and error.code() == grpc.StatusCode.NOT_FOUND:
                     raise VersionUnloaded(pinned) from error
                 raise self.rpc_failure(error, f"Predict for model {model_name!r}") from error
-            pngs.extend(chunk_pngs)
-        images = np.stack([decode_png(png) for png in pngs])
-        return GeneratedImages(version=pinned, seeds=seeds, images=images, pngs=pngs)
+            parts.append(rows)
+            start += size
+        return pinned, np.concatenate(parts)
+
+    def _predict(self, model_name, signature, inputs, output, version) -> tuple[int, np.ndarray]:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model_name
+        request.model_spec.signature_name = signature
+        if version is not None:
+            request.model_spec.version.value = version
+        for key, value in inputs.items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        # One output only: PNGs are half the bytes of also sending raw pixels, and lossless.
+        request.output_filter.append(output)
+        response = self.predictions.Predict(request, timeout=self.timeout_s)
+        if output not in response.outputs:
+            raise ArtganError(f"model {model_name!r} on {self.address} returned no {output!r}")
+        rows = tf.make_ndarray(response.outputs[output])
+        count = len(next(iter(inputs.values())))
+        if len(rows) != count:
+            raise ArtganError(
+                f"asked {self.address} for {count} rows of {output!r}, got {len(rows)}"
+            )
+        self.bytes_per_row = max(self.bytes_per_row, response.ByteSize() // count + 1)
+        return response.model_spec.version.value, rows
+
+
+def image_signature(seeds: bool, labels: bool, psi: bool) -> str:
+    """The contract's image signature for these inputs."""
+    if not seeds:
+        return FROM_LATENTS_WITH_LABELS_SIGNATURE if labels else FROM_LATENTS_SIGNATURE
+    if psi:
+        return TRUNCATED_WITH_LABELS_SIGNATURE if labels else TRUNCATED_SIGNATURE
+    return WITH_LABELS_SIGNATURE if labels else DEFAULT_SIGNATURE
 
 
 class VersionUnloaded(Exception):
@@ -273,33 +327,6 @@ class VersionUnloaded(Exception):
     def __init__(self, version: int):
         super().__init__(f"version {version} is no longer served")
         self.version = version
-
-
-def seed_file_name(seed: int) -> str:
-    return f"seed_{seed:04d}.png"
-
-
-def write_generated(
-    result: GeneratedImages, out_dir: str, background: tuple[int, int, int] | None = None
-) -> dict:
-    """Writes one PNG per seed (the served bytes) and ``grid.png``; returns their paths.
-
-    RGBA images keep their transparency (the grid shows them over a checkerboard) unless a
-    ``background`` colour is given: then every picture is flattened onto it.
-    """
-    os.makedirs(out_dir, exist_ok=True)
-    flatten = background is not None and result.images.shape[-1] == 4
-    image_paths = []
-    for seed, png, image in zip(result.seeds, result.pngs, result.images, strict=True):
-        path = os.path.join(out_dir, seed_file_name(seed))
-        if flatten:
-            save_png(alpha.flatten(image, background), path)
-        else:
-            with open(path, "wb") as f:
-                f.write(png)
-        image_paths.append(path)
-    grid_path = save_grid(result.images, os.path.join(out_dir, GRID_FILE), background=background)
-    return {"images": image_paths, "grid": grid_path}
 
 
 def served_num_classes(model_base_path: str, version: int) -> int:

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from artgan.errors import ArtganError
-from artgan.serving.client import (
-    GeneratorClient,
-    grid_labels,
-    parse_seeds,
-    write_generated,
-)
+from artgan.serving.client import GeneratorClient, grid_labels
+from artgan.serving.pictures import write_generated
 from artgan.serving.repository import pending_version_folders, ready_versions
+from artgan.serving.seeds import parse_seeds
 from artgan.serving.server import start_server
 
 

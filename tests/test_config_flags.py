@@ -19,7 +19,7 @@ from artgan.config import (
     ServingConfig,
     TrainConfig,
 )
-from artgan.serving.client import format_int_ranges, parse_labels
+from artgan.serving.seeds import format_int_ranges, parse_labels
 
 SECTIONS = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
 

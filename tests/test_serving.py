@@ -41,12 +41,10 @@ from tensorflow_serving.apis import (
 from artgan.errors import ArtganError
 from artgan.grid import image_grid
 from artgan.models.export import export_generator, latents_from_seeds
-from artgan.serving.client import (
-    GeneratorClient,
-    parse_seeds,
-    write_generated,
-)
+from artgan.serving.client import GeneratorClient
+from artgan.serving.pictures import write_generated
 from artgan.serving.sampling import sample_served_model
+from artgan.serving.seeds import parse_seeds
 from artgan.serving.server import start_server
 
 
@@ -364,7 +362,7 @@ def test_the_exported_warmup_file_is_replayed_at_load(exported, tmp_path, caplog
     caplog.set_level("INFO", logger="artgan.serving.repository")
     with start_server(str(base_path), port=0, poll_seconds=3600) as handle:
         assert handle.served_version == 1
-    assert "version 1: replayed 4 warmup requests" in caplog.text
+    assert "version 1: replayed 8 warmup requests" in caplog.text  # 4 signatures x 2
 
 
 def test_empty_base_path_serves_nothing_until_a_version_appears(exported, tmp_path):
@@ -419,9 +417,9 @@ def test_client_generates_in_chunks_and_writes_pngs(server, tmp_path):
 
 def test_client_errors_name_the_code_the_server_and_the_model(server):
     with GeneratorClient(server.host, server.port) as client:
-        with pytest.raises(ArtganError, match="RESOURCE_EXHAUSTED") as too_big:
-            client.generate(MODEL, range(MAX_BATCH + 1))
-        assert server.address in str(too_big.value)
+        with pytest.raises(ArtganError, match="INVALID_ARGUMENT.*psi") as bad_psi:
+            client.generate(MODEL, [1, 2], psi=float("nan"))
+        assert server.address in str(bad_psi.value)
         with pytest.raises(ArtganError, match="NOT_FOUND.*Latest\\(nope\\)"):
             client.generate("nope", [1])
         with pytest.raises(ArtganError, match="nope") as timeout:

@@ -1,10 +1,15 @@
-"""``artgan generate``: ask a model server for images by seed (TF Serving's gRPC API)."""
+"""``artgan generate``: ask a model server for images by seed (TF Serving's gRPC API): grids,
+truncation, class-per-row grids and latent walks with GIFs."""
 
 from __future__ import annotations
 
 from artgan.config import ServingConfig
+from artgan.errors import ArtganError
 
 SERVING = ServingConfig()
+DEFAULT_SEEDS = "0-15"
+WALK_STEPS = 16  # frames from one seed towards the next
+WALK_FPS = 12.0
 
 
 def add_parser(commands, parents) -> None:
@@ -15,11 +20,42 @@ def add_parser(commands, parents) -> None:
     generate.add_argument("--port", type=int, default=SERVING.port)
     generate.add_argument("--model-name", default=SERVING.model_name)
     generate.add_argument("--version", type=int, help="model version (default: latest)")
-    generate.add_argument("--seeds", default="0-15", help="e.g. 0-15 or 1,5,9-12")
+    generate.add_argument(
+        "--seeds", help=f"e.g. 0-15 or 1,5,9-12 (default {DEFAULT_SEEDS}, or fill --grid)"
+    )
     generate.add_argument(
         "--labels",
-        help="class labels for a class-conditional model: one for all seeds or one per seed",
+        help="class labels for a class-conditional model: one for all seeds or one per seed "
+        "(with --class-rows: one grid row per label)",
     )
+    generate.add_argument(
+        "--truncation",
+        type=float,
+        metavar="PSI",
+        help="pull latents toward the mean: 1 = none, 0 = the mean image (typical 0.5-0.8)",
+    )
+    generate.add_argument(
+        "--grid", metavar="COLSxROWS", help="grid.png's shape, e.g. 8x4 (seeds 0..31 by default)"
+    )
+    generate.add_argument(
+        "--class-rows",
+        action="store_true",
+        help="one grid row per class of --labels, the same seeds in every row",
+    )
+    generate.add_argument(
+        "--interpolate",
+        nargs="+",
+        type=int,
+        metavar="SEED",
+        help="a latent walk through these seeds (spherical interpolation): frames, a strip "
+        "and, with --gif, an animation",
+    )
+    generate.add_argument(
+        "--steps", type=int, default=WALK_STEPS, help="walk frames per seed (%(default)s)"
+    )
+    generate.add_argument("--loop", action="store_true", help="walk back to the first seed")
+    generate.add_argument("--gif", action="store_true", help="also write the walk as walk.gif")
+    generate.add_argument("--fps", type=float, default=WALK_FPS, help="GIF frames per second")
     generate.add_argument("--out", default="generated", help="output folder (%(default)s)")
     generate.add_argument(
         "--background",
@@ -31,13 +67,78 @@ def add_parser(commands, parents) -> None:
 
 def generate(args) -> None:
     from artgan.config import parse_colour
-    from artgan.serving.client import GeneratorClient, parse_labels, parse_seeds, write_generated
+    from artgan.serving.client import GeneratorClient
 
     background = parse_colour(args.background, "--background") if args.background else None
+    if args.truncation is not None and not -10 <= args.truncation <= 10:
+        raise ArtganError(f"--truncation must be a number from -10 to 10, got {args.truncation}")
     with GeneratorClient(args.host, args.port) as client:
-        labels = parse_labels(args.labels) if args.labels else None
+        if args.interpolate:
+            walk(client, args, background)
+        else:
+            grid(client, args, background)
+
+
+def grid(client, args, background) -> None:
+    from artgan.serving.pictures import write_generated
+    from artgan.serving.seeds import parse_grid, parse_labels, parse_seeds
+
+    columns, rows = parse_grid(args.grid) if args.grid else (None, None)
+    labels = parse_labels(args.labels) if args.labels else None
+    if args.seeds:
         seeds = parse_seeds(args.seeds)
-        result = client.generate(args.model_name, seeds, version=args.version, labels=labels)
-    written = write_generated(result, args.out, background)
+    elif columns and not args.class_rows:
+        seeds = list(range(columns * rows))
+    elif columns:
+        seeds = list(range(columns))
+    else:
+        seeds = parse_seeds(DEFAULT_SEEDS)
+    if args.class_rows:
+        if not labels:
+            raise ArtganError("--class-rows needs --labels: the classes to give a row each")
+        columns = columns or len(seeds)
+        seeds, labels = seeds * len(labels), [label for label in labels for _ in seeds]
+    if rows and len(seeds) > columns * rows:
+        raise ArtganError(f"{len(seeds)} images do not fit a --grid of {args.grid}")
+    result = client.generate(args.model_name, seeds, args.version, labels, args.truncation)
+    written = write_generated(result, args.out, background, columns, args.class_rows)
     print(f"{len(result.seeds)} images from {args.model_name} version {result.version}")
     print(f"  grid: {written['grid']}")
+
+
+def walk(client, args, background) -> None:
+    from artgan.serving.pictures import write_walk
+    from artgan.serving.seeds import parse_labels
+    from artgan.serving.walks import generate_walk
+
+    if args.seeds or args.grid or args.class_rows:
+        raise ArtganError(
+            "--interpolate takes its seeds itself: leave out --seeds, --grid and --class-rows"
+        )
+    labels = parse_labels(args.labels) if args.labels else [None]
+    if len(labels) != 1:
+        raise ArtganError(f"a walk is drawn in one class: give one --labels, not {args.labels}")
+    if args.fps <= 0:
+        raise ArtganError(f"--fps must be above 0, got {args.fps}")
+    psi = 1.0 if args.truncation is None else args.truncation
+    result = generate_walk(
+        client,
+        args.model_name,
+        args.interpolate,
+        args.steps,
+        args.loop,
+        psi,
+        labels[0],
+        args.version,
+    )
+    written = write_walk(
+        result.pngs, result.images, args.out, background, args.fps if args.gif else None
+    )
+    seeds = " -> ".join(str(seed) for seed in result.seeds)
+    print(
+        f"a walk of {len(result.pngs)} frames ({seeds}) from {args.model_name} version "
+        f"{result.version}"
+    )
+    print(f"  strip: {written['strip']}")
+    if "gif" in written:
+        print(f"  gif: {written['gif']}")

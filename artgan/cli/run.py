@@ -84,7 +84,6 @@ def run(args) -> None:
 
 
 def sample_after_run(config: PipelineConfig, seeds_text: str, pushed_version: str) -> None:
-    from artgan.serving.client import parse_seeds
     from artgan.serving.sampling import sample_served_model
 
     if not os.path.isdir(config.serving_model_dir) or not os.listdir(config.serving_model_dir):
@@ -92,7 +91,7 @@ def sample_after_run(config: PipelineConfig, seeds_text: str, pushed_version: st
         return
     out_dir = os.path.join(config.home, "samples")
     written = sample_served_model(
-        config.serving_model_dir, config.serving.model_name, parse_seeds(seeds_text), out_dir
+        config.serving_model_dir, config.serving.model_name, seeds_text, out_dir
     )
     print(f"\nServed version {written['version']} over gRPC; images: {written['grid']}")
     if str(written["version"]) != pushed_version:
@@ -105,8 +104,9 @@ def sample_after_run(config: PipelineConfig, seeds_text: str, pushed_version: st
 
 
 def print_next_commands(config: PipelineConfig, seeds_text: str, sampled: bool = True) -> None:
-    from artgan.serving.client import format_int_ranges, grid_labels, parse_seeds
+    from artgan.serving.client import grid_labels
     from artgan.serving.repository import ready_versions
+    from artgan.serving.seeds import format_int_ranges, parse_seeds
 
     base = config.serving_model_dir
     versions = ready_versions(base)
