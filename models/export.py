@@ -68,9 +68,7 @@ def truncate_latents(latents: tf.Tensor, psi: tf.Tensor) -> tf.Tensor:
         tf.debugging.assert_equal(
             tf.shape(psi)[0], tf.shape(latents)[0], message="psi needs one value per seed"
         ),
-        tf.debugging.Assert(
-            tf.reduce_all(tf.math.is_finite(psi)), ["psi must be a finite number"]
-        ),
+        tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(psi)), ["psi must be a finite number"]),
     ]
     with tf.control_dependencies(checks):
         psi = tf.identity(psi)
