@@ -263,5 +263,7 @@ def test_bench_serve_measures_grpc_rest_and_batching_against_in_process(tmp_path
         assert load["images"] == result["in_process"]["load"]["images"] > 0
         assert result[name]["one_image"]["p50_ms"] > 0
     assert result["batching"]["on"]["images"] == result["batching"]["off"]["images"] == 6
+    assert result["batching"]["in_process_full_batches"]["images"] == 6  # 2 calls of 3
+    assert result["aims"]["batching_speedup_ceiling"] > 0
     assert result["aims"]["zero_failures"] is True
     assert set(result["aims"]["p50_overhead_ms_one_image"]) == {"grpc", "rest"}
