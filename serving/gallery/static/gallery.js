@@ -234,7 +234,8 @@ async function handleRequestError(error) {
 
 function readable(error) {
   const text = error && error.message ? error.message : String(error);
-  if (/labels must be </.test(text)) return `That class does not exist in version ${state.version}: ${text}`;
+  const range = /labels must be < (\d+)/.exec(text);
+  if (range) return `That class does not exist in version ${state.version}: labels must be < ${range[1]}.`;
   return text;
 }
 
