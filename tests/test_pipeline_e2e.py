@@ -23,6 +23,8 @@ from artgan.config import PipelineConfig
 from artgan.contract.warmup import read_warmup_file
 from artgan.models.export import latents_from_seeds
 from artgan.pipeline.local_runner import run_locally
+from artgan.pipeline.mlmd.lineage import downstream
+from artgan.pipeline.mlmd.reader import MetadataReader
 from artgan.serving.client import GeneratorClient
 from artgan.serving.sampling import sample_served_model
 from artgan.serving.server import start_server
@@ -183,6 +185,10 @@ def test_two_runs_bless_push_serve_then_gate_against_baseline(tmp_path, tiny_dig
     assert blessings[1].custom_properties["baseline_model_id"].int_value == model.id
     assert blessings[1].custom_properties["blessed"].int_value == 0
     assert os.listdir(os.path.join(home, "serving", "artgan")) == [first.pushed_version]
+    # Lineage stays within a run: the second evaluator read the first blessing (its history)
+    # and model (its baseline), which makes neither of them a source of the second run.
+    made_from_first = downstream(MetadataReader(store), blessing.id).steps
+    assert blessings[1].id not in {step.artifact_id for step in made_from_first}
 
 
 def test_one_training_step_on_the_digits_is_not_blessed(tmp_path, capsys, caplog):

@@ -4,8 +4,9 @@ Upstream walks from an artifact to the execution that wrote it, then to that exe
 inputs, and so on (PushedModel <- Pusher <- ModelBlessing and Model <- Trainer <- TransformGraph
 <- Transform <- Examples <- ImageExampleGen, whose ``input_base`` is the image folder).
 Downstream walks from an artifact to the executions that read it and what they wrote. The
-evaluator's ``baseline_model`` input is not followed either way: it links a run to the previous
-run's whole history, which is the previous model's lineage, not this one's.
+evaluator's ``baseline_model`` and ``history`` (earlier blessings, for its report's plot)
+inputs are not followed either way: they link a run to earlier runs' whole history, which is
+the earlier models' lineage, not this one's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from artgan.errors import ArtganError
 from artgan.pipeline.mlmd.reader import Artifact, MetadataReader, custom
 
-NOT_FOLLOWED_INPUTS = ("baseline_model",)
+NOT_FOLLOWED_INPUTS = ("baseline_model", "history")
 INPUT_FOLDER_PROPERTY = "input_base"  # ImageExampleGen's execution property
 # The properties worth seeing in a lineage listing (``show`` lists them all).
 KEY_FACTS = (

@@ -22,12 +22,10 @@ from artgan.models.metrics.feature_network import metric_names
 from artgan.models.training.trainer import TRAINING_RESULT_FILE
 from artgan.models.training.warm_start import TRAIN_CONFIG_FILE
 from artgan.pipeline.mlmd.connection import open_store, sqlite_connection, store_errors
-from artgan.pipeline.mlmd.lineage import NOT_FOLLOWED_INPUTS, LineageStep, upstream
+from artgan.pipeline.mlmd.lineage import LineageStep, upstream
 from artgan.pipeline.mlmd.reader import Artifact, MetadataReader, custom, timestamp
 
 STORE_FILE = "metadata.sqlite"
-# GanEvaluator's earlier-blessings input (its report's plot): other runs, not this lineage.
-NOT_IN_LINEAGE = (*NOT_FOLLOWED_INPUTS, "history")
 # Gate metrics metric_names() does not name (models/metrics/evaluation.decide).
 GATE_NAMES = {"classifier_accuracy": "feature network accuracy", "copy_rate": "near-copies"}
 
@@ -220,38 +218,23 @@ def _trainer_outputs(reader: MetadataReader, model_id: int) -> list[tuple[str, i
 
 
 def _lineage(reader: MetadataReader, push_id: int) -> list[dict]:
-    """The push back to the image folder, nearest first, without other runs' history."""
+    """The push back to the image folder, nearest first."""
     found = upstream(reader, push_id)
-    own = _own_history(reader, push_id)
     entries = [
         {"type": step.type, "id": step.artifact_id, "uri": step.uri, "summary": _describe(step)}
         for step in found.steps
-        if step.artifact_id in own
     ]
     for folder in found.input_folders:
-        if folder.examples_id in own:
-            counts = f"{folder.num_examples} examples, {folder.num_skipped or 0} skipped"
-            entries.append(
-                {
-                    "type": "ImageFolder",
-                    "id": None,
-                    "uri": folder.input_base,
-                    "summary": f"{folder.image_files} image files ({counts})",
-                }
-            )
+        counts = f"{folder.num_examples} examples, {folder.num_skipped or 0} skipped"
+        entries.append(
+            {
+                "type": "ImageFolder",
+                "id": None,
+                "uri": folder.input_base,
+                "summary": f"{folder.image_files} image files ({counts})",
+            }
+        )
     return entries
-
-
-def _own_history(reader: MetadataReader, push_id: int) -> set[int]:
-    """Artifacts upstream of the push not reached through the evaluator's history input."""
-    seen, pending = {push_id}, [push_id]
-    while pending:
-        producer = reader.producer(pending.pop())
-        for key, parent in reader.inputs(producer[0]) if producer else []:
-            if key not in NOT_IN_LINEAGE and parent not in seen:
-                seen.add(parent)
-                pending.append(parent)
-    return seen
 
 
 def _describe(step: LineageStep) -> str:
