@@ -146,6 +146,21 @@ def test_without_a_report_source_the_404_names_home():
     assert pages("GET", "/v1/models/x") is None
 
 
+class BrokenReports:
+    def summary(self, model_name, version):
+        raise ArtganError("metadata.sqlite is locked")
+
+    report_html = summary
+
+
+def test_a_report_source_that_fails_answers_a_500_json_error():
+    pages = GalleryPages(lambda: [MODEL], reports=BrokenReports())
+    for name in ("summary.json", "evaluation.html"):
+        status, body, content_type = pages("GET", f"/gallery/api/{MODEL}/versions/1/{name}")
+        assert (status, content_type) == (500, "application/json")
+        assert "metadata.sqlite is locked" in json.loads(body)["error"]
+
+
 def test_first_answer_tries_each_page_in_turn():
     metrics = lambda method, path: (200, b"m", "text/plain") if path == "/metrics" else None  # noqa: E731
     both = first_answer(metrics, None, GalleryPages(lambda: [MODEL]))

@@ -9,6 +9,7 @@ A ``GalleryPages`` is the REST server's ``extra``: called with (method, path), i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -18,6 +19,8 @@ from typing import Any
 
 from artgan.contract import ASSETS_EXTRA_DIR, GENERATOR_INFO_FILE
 from artgan.serving.gallery.reports import ReportSource
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 INDEX_FILE = "index.html"
@@ -120,13 +123,18 @@ class GalleryPages:
     def report(self, model: str, version: int, name: str) -> tuple[int, bytes, str]:
         if self.reports is None:
             return not_found("no evaluation reports: start the server with --home DIR")
-        with self._reports_lock:
-            if name == "summary.json":
-                summary = self.reports.summary(model, version)
-                found = None if summary is None else (json_body(summary), JSON)
-            else:
-                html = self.reports.report_html(model, version)
-                found = None if html is None else (html, CONTENT_TYPES[".html"])
+        try:
+            with self._reports_lock:
+                if name == "summary.json":
+                    summary = self.reports.summary(model, version)
+                    found = None if summary is None else (json_body(summary), JSON)
+                else:
+                    html = self.reports.report_html(model, version)
+                    found = None if html is None else (html, CONTENT_TYPES[".html"])
+        except Exception as error:  # a report that cannot be read is a message, not a dead page
+            log.exception("reading the evaluation of %s version %d failed", model, version)
+            message = f"the evaluation of {model} version {version} cannot be read: {error}"
+            return 500, json_body({"error": message}), JSON
         if found is None:
             return not_found(f"no evaluation {name} for model {model} version {version}")
         return (200, *found)
