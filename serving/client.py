@@ -104,16 +104,18 @@ class GeneratorClient:
         port: int = DEFAULTS.port,
         timeout_s: float = 60.0,
         max_batch_size: int = DEFAULTS.max_batch_size,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ):
         self.address = grpc_address(host, port)
         self.timeout_s = timeout_s
         self.max_batch_size = max_batch_size
+        self.max_message_bytes = max_message_bytes
         self.bytes_per_row = 0  # of the largest answer so far, per input row
         self.channel = grpc.insecure_channel(
             self.address,
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_send_message_length", max_message_bytes),
             ],
         )
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
@@ -261,7 +263,8 @@ class GeneratorClient:
         the gRPC message limit."""
         if not self.bytes_per_row:
             return self.max_batch_size
-        return max(1, min(self.max_batch_size, MAX_MESSAGE_BYTES // 2 // self.bytes_per_row))
+        by_size = self.max_message_bytes // 2 // self.bytes_per_row
+        return max(1, min(self.max_batch_size, by_size))
 
     def _predict_pinned(self, model_name, signature, inputs, output, version):
         """Every call answered by one version: ``version``, or the one the first call got."""

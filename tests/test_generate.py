@@ -177,3 +177,13 @@ def test_requests_are_split_under_the_servers_max_batch(tmp_path):
             assert client.max_batch_size == 3  # learnt from "Task size 5 is larger than ..."
             singles = [client.generate(MODEL, [seed], psi=0.9).pngs[0] for seed in range(11)]
     assert whole.pngs == singles
+
+
+def test_answers_are_kept_under_the_clients_message_limit(server):
+    with GeneratorClient(server.host, server.port) as client:
+        expected = client.generate(MODEL, range(12)).pngs
+    one_answer = len(expected[0]) + 64
+    with GeneratorClient(server.host, server.port, max_message_bytes=5 * one_answer) as client:
+        assert client.generate(MODEL, range(12)).pngs == expected  # 12 would not fit at once
+        assert client.max_batch_size < 12  # halved after gRPC refused a too large answer
+        assert client.rows_per_call() <= 2  # half the limit, learnt from the answers
