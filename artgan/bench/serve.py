@@ -111,7 +111,9 @@ def push(model_dir: str, base_path: str, version: int) -> None:
 class ServerProcess:
     """``artgan serve`` as a child process on free ports, until ``stop``."""
 
-    def __init__(self, base_path: str, workdir: str, batching_file: str = ""):
+    def __init__(
+        self, base_path: str, workdir: str, batching_file: str = "", flags: tuple[str, ...] = ()
+    ):
         self.grpc_port, self.rest_port = free_port(), free_port()
         command = [
             sys.executable,
@@ -127,6 +129,7 @@ class ServerProcess:
         ]
         if batching_file:
             command += ["--enable-batching", f"--batching-parameters-file={batching_file}"]
+        command += flags
         self.log_path = os.path.join(workdir, f"serve-{self.grpc_port}.log")
         self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
@@ -371,7 +374,9 @@ def batching_phase(args: argparse.Namespace, model_dir: str, workdir: str) -> di
         base_path = os.path.join(workdir, f"batching-{name}", MODEL)
         os.makedirs(base_path)
         push(model_dir, base_path, 1)
-        server = ServerProcess(base_path, workdir, batching_file)
+        # A thread per client, so that every client's request can wait in one batch.
+        threads = (f"--grpc-max-threads={args.clients}",)
+        server = ServerProcess(base_path, workdir, batching_file, threads)
         try:
             server.wait_until_serving(1)
             grpc_caller(server.address)(np.arange(1, dtype=np.int64))  # warm up

@@ -36,13 +36,8 @@ def open_reports(home: str):
     """Each version's evaluation summary and report from an artgan home (None without one)."""
     if not home:
         return None
-    try:
-        from artgan.pipeline.mlmd.version_reports import VersionReports
-    except ImportError as error:
-        raise ArtganError(
-            f"--home {home}: evaluation reports need artgan.pipeline.mlmd.version_reports, "
-            f"which this installation lacks ({error})"
-        ) from error
+    from artgan.pipeline.mlmd.version_reports import VersionReports
+
     return VersionReports(home)
 
 
