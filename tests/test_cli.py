@@ -136,8 +136,10 @@ def test_unknown_command_is_a_usage_error(capsys):
 def test_the_printed_generate_command_reproduces_the_sample_grid(tmp_path, capsys):
     """`artgan run --sample-seeds` writes samples/grid.png and prints a generate command; that
     command, run against `artgan serve`, writes the same grid (class seed % classes)."""
+    from artgan.cli import build_parser
     from artgan.cli import run as run_command
-    from artgan.config import DataConfig, PipelineConfig, TrainConfig
+    from artgan.cli.config_flags import section_from_args
+    from artgan.config import DataConfig, GalleryConfig, PipelineConfig, ServerConfig, TrainConfig
     from artgan.models.networks import build_networks
 
     config = PipelineConfig(home=str(tmp_path / "home"))
@@ -153,6 +155,11 @@ def test_the_printed_generate_command_reproduces_the_sample_grid(tmp_path, capsy
     executable, *argv = generate_line.split()
     assert os.path.isfile(executable) or executable == "artgan"
     assert "--labels 0-2,0-1" in generate_line
+    gallery_line = next(line for line in out.splitlines() if "--gallery" in line)
+    gallery_args = build_parser().parse_args(gallery_line.split("#")[0].split()[1:])
+    gallery = section_from_args(gallery_args, "gallery", GalleryConfig())
+    server = section_from_args(gallery_args, "server", ServerConfig())
+    assert gallery.gallery and gallery.home == config.home and server.rest_port == 8501
 
     with start_server(config.serving_model_dir, model_name=MODEL, port=0) as handle:
         argv = argv[: argv.index("--out")]  # our own --out below

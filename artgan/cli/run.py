@@ -122,3 +122,8 @@ def print_next_commands(config: PipelineConfig, seeds_text: str, sampled: bool =
     if labels is not None:
         generate += f" --labels {format_int_ranges(labels)}"
     print(f"{generate} --out generated")
+    print("Or look at it in the browser (seeds, truncation, walks, the evaluation report):")
+    print(
+        f"  {artgan} serve --model-base-path {base} --model-name {name} --rest-port 8501 "
+        f"--gallery --home {config.home}   # then open http://127.0.0.1:8501/"
+    )
