@@ -178,6 +178,9 @@ def test_class_conditional_training_and_export_with_labels(tmp_path):
         "with_labels",
         "from_latents",
         "from_latents_with_labels",
+        "truncated",
+        "truncated_with_labels",
+        "seed_latents",
     }
     seeds = np.array([5, 6, 7], np.int64)
     by_seed = model.run("serving_default", {"seeds": seeds})["images"]
