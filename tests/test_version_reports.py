@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import urllib.request
 
 import pytest
 from ml_metadata import metadata_store
@@ -12,9 +13,12 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 from tiny_pipeline import tiny_config, write_tiny_digits
 
+from artgan.cli.gallery import open_reports
+from artgan.config import GalleryConfig
 from artgan.errors import ArtganError
 from artgan.pipeline.local_runner import run_locally
 from artgan.pipeline.mlmd.version_reports import VersionReports
+from artgan.serving.server import start_server
 
 MODEL_NAME = "artgan"  # the pipeline's default: <home>/serving/artgan/<version>
 
@@ -164,3 +168,32 @@ def test_two_models_with_one_version_number_do_not_mix(home, store, tmp_path):
     assert other["destination"] == f"/homes/x/serving/other/{version}"
     assert "model_artifact_id" not in other and "metrics" not in other
     assert unnamed["destination"] == "gs://bucket/latest"
+
+
+def test_serve_gallery_home_answers_the_pushed_versions_evaluation(home, store):
+    """`artgan serve --gallery --home` over HTTP: the page's summary and report routes read
+    this home's ML Metadata."""
+    version = _version(store)
+    reports = open_reports(home)
+    with start_server(
+        os.path.join(home, "serving", MODEL_NAME),
+        MODEL_NAME,
+        port=0,
+        rest_port=0,
+        gallery=GalleryConfig(gallery=True, home=home),
+        reports=reports,
+    ) as handle:
+        root = f"{handle.rest.url}/gallery/api/{MODEL_NAME}/versions/{version}"
+        with urllib.request.urlopen(f"{root}/summary.json") as answer:
+            summary = json.load(answer)
+        with urllib.request.urlopen(f"{root}/evaluation.html") as answer:
+            html = answer.read()
+    reports.close()
+    assert summary["version"] == version and summary["blessed"] is True
+    assert summary["lineage"][-1]["type"] == "ImageFolder"
+    assert html == reports_html(store)
+
+
+def reports_html(store) -> bytes:
+    with open(os.path.join(_only(store, "ModelBlessing").uri, "evaluation.html"), "rb") as f:
+        return f.read()
