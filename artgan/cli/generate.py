@@ -3,6 +3,8 @@ truncation, class-per-row grids and latent walks with GIFs."""
 
 from __future__ import annotations
 
+import math
+
 from artgan.config import ServingConfig
 from artgan.errors import ArtganError
 
@@ -70,8 +72,8 @@ def generate(args) -> None:
     from artgan.serving.client import GeneratorClient
 
     background = parse_colour(args.background, "--background") if args.background else None
-    if args.truncation is not None and not -10 <= args.truncation <= 10:
-        raise ArtganError(f"--truncation must be a number from -10 to 10, got {args.truncation}")
+    if args.truncation is not None and not math.isfinite(args.truncation):
+        raise ArtganError(f"--truncation must be a finite number, got {args.truncation}")
     with GeneratorClient(args.host, args.port) as client:
         if args.interpolate:
             walk(client, args, background)
