@@ -7,6 +7,12 @@ model a warm start began from), ``samples/step_NNNNNN.png`` fixed-seed grids dur
 crashed run resumes) and are removed once the generator is exported.
 Exports only the generator, with the serving signatures of ``export.py``, and writes the
 training state beside it for later warm starts (``warm_start.py``).
+
+Under a multi-worker cluster (``TF_CONFIG``, ``strategy.cluster_task``) every task runs this
+same code; only the chief writes into the run, checkpoint and export folders. The other tasks
+save checkpoints, training state and export too (saving may involve collectives every task
+must join) but into temporary folders of their own, deleted at the end, and they restore from
+the chief's checkpoints: the checkpoint folder must be one all tasks can read.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -30,7 +38,14 @@ from artgan.models.training import losses, warm_start
 from artgan.models.training.ema import GeneratorEma, ema_decay
 from artgan.models.training.gan import AdversarialRecipe, AdversarialTrainer
 from artgan.models.training.progress import TrainingProgress
-from artgan.models.training.strategy import hardware_strategy, uses_xla
+from artgan.models.training.strategy import (
+    ClusterTask,
+    any_task,
+    average_across_workers,
+    cluster_task,
+    hardware_strategy,
+    uses_xla,
+)
 from artgan.models.training.warm_start import TRAIN_CONFIG_FILE
 
 log = logging.getLogger(__name__)
@@ -93,6 +108,27 @@ def adversarial_trainer(
     )
 
 
+def _task_dir(task: ClusterTask, path: str, what: str) -> str:
+    """``path`` on the chief; on any other task a new temporary folder, for it to delete."""
+    if task.is_chief:
+        return path
+    return tempfile.mkdtemp(prefix=f"artgan-{task.task_type}{task.task_index}-{what}-")
+
+
+def _remove_scratch(task: ClusterTask, *paths: str) -> None:
+    if not task.is_chief:
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _sharded_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Each worker keeps its own share of every global batch: sharding by files would need at
+    least as many files as workers, and a TFRecord split may have fewer."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
 def train_gan(
     dataset: tf.data.Dataset,
     data: DataConfig,
@@ -112,8 +148,12 @@ def train_gan(
     ``train.checkpoint_every_steps``; training resumes from the latest one found there, else
     starts from the training state in ``warm_start_dir`` when given. The final training state
     is written to ``state_dir`` when given.
+    Under a multi-worker cluster only the chief writes any of these (see the module docstring).
     """
-    keras.utils.set_random_seed(train.seed)
+    task = cluster_task()
+    # Each task draws its own latents and augmentations; the strategy gives every task the
+    # chief's initial weights, and the dataset's shuffle has its own seed (shards stay apart).
+    keras.utils.set_random_seed(train.seed + task.rank)
     strategy = hardware_strategy(train)
     global_batch = train.batch_size * strategy.num_replicas_in_sync
     with strategy.scope():
@@ -133,6 +173,8 @@ def train_gan(
     adaptive = {}  # ADA's probability, so a resumed run continues with it
     if trainer.augment_probability is not None:
         adaptive["augment_probability"] = trainer.augment_probability
+    checkpoint_dir = checkpoint_dir or os.path.join(run_dir, "checkpoints")
+    own_checkpoint_dir = _task_dir(task, checkpoint_dir, "checkpoints")
     checkpoints = tf.train.CheckpointManager(
         tf.train.Checkpoint(
             generator=generator,
@@ -143,49 +185,83 @@ def train_gan(
             step=step_counter,
             **adaptive,
         ),
-        checkpoint_dir or os.path.join(run_dir, "checkpoints"),
+        own_checkpoint_dir,
         max_to_keep=2,
     )
-    if checkpoints.latest_checkpoint:
-        checkpoints.checkpoint.restore(checkpoints.latest_checkpoint)
-        log.info("resuming from %s at step %d", checkpoints.latest_checkpoint, int(step_counter))
-        if warm_start_dir:
-            log.info("(the run being resumed began from %s)", warm_start_dir)
-    elif warm_start_dir:
-        warm_start.restore_training_state(state, warm_start_dir, trainer.augment_probability)
-        log.info("initialised G, D, EMA and optimisers from %s", warm_start_dir)
-    first_step = int(step_counter)
-    batches = iter(strategy.experimental_distribute_dataset(dataset.rebatch(global_batch)))
-    progress = TrainingProgress(train.train_steps, global_batch, first_step, train.train_minutes)
-    step = first_step
-    summaries = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
-    with summaries.as_default():
-        for step in range(first_step + 1, train.train_steps + 1):
-            d_loss, g_loss = trainer.step(next(batches))
-            ema.update()
-            progress.advance()
-            step_counter.assign(step)
-            if step % train.log_every_steps == 0 or step == train.train_steps:
-                progress.report(step, float(d_loss), float(g_loss))
-                tf.summary.scalar("loss/discriminator", d_loss, step=step)
-                tf.summary.scalar("loss/generator", g_loss, step=step)
-                if trainer.augment_probability is not None:
-                    tf.summary.scalar("augment/probability", trainer.augment_probability, step=step)
-            if step % train.sample_every_steps == 0:
-                samples = sample_images(ema.model, train.latent_dim, num_classes)
-                grid.save_grid(samples, os.path.join(run_dir, "samples", f"step_{step:06d}.png"))
-                tf.summary.image("samples", grid.image_grid(samples)[None], step=step)
-            if step % train.checkpoint_every_steps == 0:
-                checkpoints.save(checkpoint_number=step)
-            if progress.out_of_time() and step < train.train_steps:
-                log.info(
-                    "train.train_minutes=%g spent: stopping at step %d of %d",
-                    train.train_minutes,
-                    step,
-                    train.train_steps,
+    try:
+        latest_checkpoint = tf.train.latest_checkpoint(checkpoint_dir)  # the chief's, on every task
+        if latest_checkpoint:
+            checkpoints.checkpoint.restore(latest_checkpoint)
+            log.info("resuming from %s at step %d", latest_checkpoint, int(step_counter.numpy()))
+            if warm_start_dir:
+                log.info("(the run being resumed began from %s)", warm_start_dir)
+        elif warm_start_dir:
+            warm_start.restore_training_state(state, warm_start_dir, trainer.augment_probability)
+            log.info("initialised G, D, EMA and optimisers from %s", warm_start_dir)
+        first_step = int(step_counter.numpy())
+        dataset = dataset.rebatch(global_batch)
+        if task.multi_worker:
+            dataset = _sharded_by_data(dataset)
+        batches = iter(strategy.experimental_distribute_dataset(dataset))
+        progress = TrainingProgress(
+            train.train_steps, global_batch, first_step, train.train_minutes
+        )
+        step = first_step
+        summaries = (
+            tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
+            if task.is_chief
+            else tf.summary.create_noop_writer()
+        )
+        with summaries.as_default():
+            for step in range(first_step + 1, train.train_steps + 1):
+                d_loss, g_loss = trainer.step(next(batches))
+                ema.update()
+                progress.advance()
+                step_counter.assign(step)
+                if step % train.log_every_steps == 0 or step == train.train_steps:
+                    progress.report(step, float(d_loss), float(g_loss))
+                    tf.summary.scalar("loss/discriminator", d_loss, step=step)
+                    tf.summary.scalar("loss/generator", g_loss, step=step)
+                    if trainer.augment_probability is not None:
+                        tf.summary.scalar(
+                            "augment/probability", trainer.augment_probability, step=step
+                        )
+                if step % train.sample_every_steps == 0:
+                    samples = sample_images(ema.model, train.latent_dim, num_classes)
+                    if task.is_chief:
+                        path = os.path.join(run_dir, "samples", f"step_{step:06d}.png")
+                        grid.save_grid(samples, path)
+                        tf.summary.image("samples", grid.image_grid(samples)[None], step=step)
+                if step % train.checkpoint_every_steps == 0:
+                    checkpoints.save(checkpoint_number=step)
+                out_of_time = (
+                    any_task(strategy, task, progress.out_of_time())
+                    if train.train_minutes
+                    else False
                 )
-                break
-    progress.close()
+                if out_of_time and step < train.train_steps:
+                    log.info(
+                        "train.train_minutes=%g spent: stopping at step %d of %d",
+                        train.train_minutes,
+                        step,
+                        train.train_steps,
+                    )
+                    break
+        progress.close()
+        log.info("training stopped at step %d of %d", step, train.train_steps)
+        models = (generator, discriminator, ema.model)
+        average_across_workers(
+            strategy, task, [v for m in models for v in m.non_trainable_variables]
+        )
+        final_samples = sample_images(ema.model, train.latent_dim, num_classes)
+        if state_dir:
+            own_state_dir = _task_dir(task, state_dir, "training-state")
+            warm_start.save_training_state(state, own_state_dir, trainer.augment_probability)
+            _remove_scratch(task, own_state_dir)
+    finally:
+        _remove_scratch(task, own_checkpoint_dir)
+    if not task.is_chief:
+        return ema.model
     _write_text(
         os.path.join(run_dir, TRAINING_RESULT_FILE),
         json.dumps(
@@ -198,12 +274,7 @@ def train_gan(
             indent=2,
         ),
     )
-    grid.save_grid(
-        sample_images(ema.model, train.latent_dim, num_classes),
-        os.path.join(run_dir, "samples", "final.png"),
-    )
-    if state_dir:
-        warm_start.save_training_state(state, state_dir, trainer.augment_probability)
+    grid.save_grid(final_samples, os.path.join(run_dir, "samples", "final.png"))
     return ema.model
 
 
@@ -218,6 +289,7 @@ def run_fn(fn_args) -> None:
     custom = fn_args.custom_config or {}
     data = DataConfig(**custom.get("data", {}))
     train = TrainConfig(**{**custom.get("train", {}), "train_steps": fn_args.train_steps})
+    hardware_strategy(train)  # a multi-worker strategy must exist before the first TF op
     feature_spec = tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec()
     num_classes = count_classes(fn_args.train_files, feature_spec) if train.conditional else 0
     if train.conditional and num_classes < 2:
@@ -245,12 +317,14 @@ def train_and_export(
     serving_model_dir: str,
     checkpoint_dir: str = "",
     base_model: str | None = None,
-) -> None:
-    """Trains, exports the generator to ``serving_model_dir`` and the training state beside it.
+) -> keras.Model:
+    """Trains, exports the generator to ``serving_model_dir`` and the training state beside it;
+    returns the exported generator.
 
     With ``train.warm_start``, training begins from ``base_model``'s training state
     (``base_model``: the latest blessed model's ``Format-Serving`` folder, None if none).
     """
+    task = cluster_task()
     warm_from = (
         warm_start.warm_start_source(base_model, data, train, num_classes)
         if train.warm_start
@@ -264,7 +338,8 @@ def train_and_export(
         },
         indent=2,
     )
-    _write_text(os.path.join(run_dir, TRAIN_CONFIG_FILE), resolved)
+    if task.is_chief:
+        _write_text(os.path.join(run_dir, TRAIN_CONFIG_FILE), resolved)
     generator = train_gan(
         dataset,
         data,
@@ -275,7 +350,13 @@ def train_and_export(
         warm_start_dir=warm_from,
         state_dir=warm_start.training_state_dir(serving_model_dir),
     )
-    export.export_generator(generator, train.latent_dim, serving_model_dir, num_classes)
+    export_dir = _task_dir(task, serving_model_dir, "export")
+    try:
+        export.export_generator(generator, train.latent_dim, export_dir, num_classes)
+    finally:
+        _remove_scratch(task, export_dir)
+    if not task.is_chief:
+        return generator
     with tf.io.gfile.GFile(os.path.join(run_dir, TRAINING_RESULT_FILE)) as f:
         result = json.load(f)
     _write_text(
@@ -284,3 +365,4 @@ def train_and_export(
     )
     if checkpoint_dir and tf.io.gfile.exists(checkpoint_dir):
         tf.io.gfile.rmtree(checkpoint_dir)  # finished: a later run with this config starts fresh
+    return generator
