@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -128,6 +129,27 @@ def test_different_network_shapes_are_refused_naming_the_fields(previous, tmp_pa
 
     with pytest.raises(ArtganError, match=r"data.resolution \(8 -> 16\), num_classes \(0 -> 3\)"):
         warm_start_source(previous, dataclasses.replace(DATA, resolution=16), WARM, 3)
+
+
+def test_other_up_blocks_are_refused_and_older_models_count_as_transposed(previous, tmp_path):
+    made = TRAIN.generator_upsampling
+    other = "transposed" if made == "resize" else "resize"
+    with pytest.raises(ArtganError, match=rf"train.generator_upsampling \('{made}' -> '{other}'\)"):
+        warm_start_source(previous, DATA, dataclasses.replace(WARM, generator_upsampling=other), 0)
+
+    older = tmp_path / "older"
+    shutil.copytree(os.path.dirname(previous), older)  # Format-Serving and training_state
+    config_path = older / "Format-Serving" / "assets.extra" / "train_config.json"
+    config = json.loads(config_path.read_text())
+    del config["train"]["generator_upsampling"]  # written before the field existed
+    config_path.write_text(json.dumps(config))
+    serving = str(older / "Format-Serving")
+    transposed = dataclasses.replace(WARM, generator_upsampling="transposed")
+    assert warm_start_source(serving, DATA, transposed, 0)
+    with pytest.raises(ArtganError, match=r"\('transposed' -> 'resize'\)"):
+        warm_start_source(
+            serving, DATA, dataclasses.replace(WARM, generator_upsampling="resize"), 0
+        )
 
 
 def test_no_blessed_model_or_no_training_state_trains_from_scratch(tmp_path, caplog):

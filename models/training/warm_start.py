@@ -37,6 +37,10 @@ SHAPE_FIELDS = (
     ("train", "generator_width"),
     ("train", "discriminator_width"),
 )
+# conv's up blocks (transposed 4x4 or resize + 3x3 kernels); models from before the field
+# existed were all transposed.
+UPSAMPLING_FIELD = ("train", "generator_upsampling")
+UPSAMPLING_BEFORE_THE_FIELD = "transposed"
 
 
 def training_state_dir(serving_model_dir: str) -> str:
@@ -129,10 +133,15 @@ def check_same_shapes(
     extra = os.path.join(base_model, "assets.extra")
     previous = _read_json(os.path.join(extra, TRAIN_CONFIG_FILE))
     current = {"data": dataclasses.asdict(data), "train": dataclasses.asdict(train)}
+    previous["train"] = {
+        "generator_upsampling": UPSAMPLING_BEFORE_THE_FIELD,
+        **previous.get("train", {}),
+    }
+    fields = SHAPE_FIELDS + ((UPSAMPLING_FIELD,) if train.architecture == "conv" else ())
     differences = [
         f"{section}.{field} ({previous.get(section, {}).get(field)!r} -> "
         f"{current[section][field]!r})"
-        for section, field in SHAPE_FIELDS
+        for section, field in fields
         if previous.get(section, {}).get(field) != current[section][field]
     ]
     previous_classes = _read_json(os.path.join(extra, GENERATOR_INFO_FILE)).get("num_classes", 0)
