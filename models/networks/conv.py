@@ -2,11 +2,12 @@
 
 ``conv``'s generator maps a latent vector to a 4x4 feature map and doubles the size per
 residual up block until the configured resolution; the discriminator mirrors it with residual
-down blocks. Each block is one DCGAN-style 4x4 (transposed) convolution plus a 1x1 shortcut of
-the resampled input, so it costs little more than a plain DCGAN (issue 5, Fashion-MNIST at
-32x32 for 300 s: FD 51 with the shortcuts on two seeds; 57 and 72 without them).
-``TrainConfig.generator_upsampling = "resize"`` swaps each transposed convolution for a
-nearest-neighbour resize and a 3x3 convolution, which cannot draw a checkerboard. The
+down blocks. Each block is one convolution plus a 1x1 shortcut of the resampled input, so it
+costs little more than a plain DCGAN (issue 5, Fashion-MNIST at 32x32 for 300 s: FD 51 with the
+shortcuts on two seeds; 57 and 72 without them). The generator's up blocks are a
+nearest-neighbour resize and a 3x3 convolution, which cannot draw a checkerboard
+(``TrainConfig.generator_upsampling``; ``"transposed"``: DCGAN's 4x4 transposed convolution,
+the default until 2026-12-06); the discriminator's down blocks are 4x4 strided convolutions. The
 discriminator is regularised by R1 (``TrainConfig.r1_gamma``) rather than spectral norm, as in
 StyleGAN2. Images are in [-1, 1] (tanh), NHWC.
 """
