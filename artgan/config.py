@@ -455,8 +455,12 @@ class KubeflowConfig:
         "--direct_running_mode=multi_processing",
         "--direct_num_workers=0",
     )
-    trainer_gpus: int = 0  # accelerators requested (and limited) for the Trainer pod
+    trainer_gpus: int = 0  # accelerators requested (and limited) for the Trainer pod (each task)
     gpu_resource: str = "nvidia.com/gpu"  # the Kubernetes resource name of those accelerators
+    # Training tasks: above 1 the Trainer step trains as a TFJob of a Chief and N-1 Workers
+    # (MultiWorkerMirroredStrategy; needs the Kubeflow Training Operator and its RBAC).
+    trainer_workers: int = 1
+    trainer_service_account: str = ""  # the TFJob's pods' account; empty: the Trainer step's
     package: str = "pipeline.yaml"  # the compiled PipelineSpec (YAML: what kfp.Client takes)
 
     def serving_model_dir(self, model_name: str) -> str:
@@ -477,6 +481,11 @@ class KubeflowConfig:
             )
         if self.trainer_gpus < 0:
             raise ArtganError(f"kubeflow.trainer_gpus must be >= 0, got {self.trainer_gpus}")
+        if self.trainer_workers < 1:
+            raise ArtganError(
+                f"kubeflow.trainer_workers must be >= 1 (1: the Trainer pod trains alone), got "
+                f"{self.trainer_workers}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 
+from artgan.components.tfjob_trainer import TFJobSettings
 from artgan.config import KubeflowConfig, PipelineConfig
 from artgan.errors import ArtganError
 from artgan.pipeline.data_settings import resolve_data_settings
@@ -58,6 +59,20 @@ def trainer_resources(kubeflow: KubeflowConfig) -> ResourceSpec | None:
     )
 
 
+def trainer_tfjob(pipeline_name: str, kubeflow: KubeflowConfig) -> TFJobSettings | None:
+    """The TFJob the Trainer step trains as, or None when its own pod trains."""
+    if kubeflow.trainer_workers <= 1:
+        return None
+    return TFJobSettings(
+        workers=kubeflow.trainer_workers,
+        image=kubeflow.image,
+        gpus=kubeflow.trainer_gpus,
+        gpu_resource=kubeflow.gpu_resource,
+        service_account=kubeflow.trainer_service_account,
+        name_prefix=pipeline_name,
+    )
+
+
 def resolve_compile_time_data_settings(config: PipelineConfig) -> PipelineConfig:
     """Auto data settings read from ``kubeflow.data_uri`` now: the pods need numbers."""
     if config.data.is_resolved:
@@ -92,14 +107,16 @@ def build_kubeflow_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         beam_args=tuple(kubeflow.beam_args),
         eval=dataclasses.replace(config.eval, history_runs=0),
     )
+    trainer_job = trainer_tfjob(config.pipeline_name, kubeflow)
     pipeline = create_pipeline(
         config,
         data_dir=kubeflow.data_uri,
         pipeline_root=kubeflow.pipeline_root,
         serving_model_dir=kubeflow.serving_model_dir(config.serving.model_name),
+        trainer_job=trainer_job,
     )
     resources = trainer_resources(kubeflow)
-    if resources is not None:
+    if resources is not None and trainer_job is None:  # else the TFJob's pods get them
         trainers = [c for c in pipeline.components if isinstance(c, tfx.components.Trainer)]
         if len(trainers) != 1:
             raise ArtganError(f"expected one Trainer to request GPUs for, found {len(trainers)}")

@@ -25,6 +25,7 @@ from artgan.components.image_example_gen import ImageExampleGen
 from artgan.components.image_example_gen.listing import folder_fingerprint
 from artgan.components.real_feature_statistics import RealFeatureStatisticsGen
 from artgan.components.serving_check import ServingCheck
+from artgan.components.tfjob_trainer import TFJobSettings, tfjob_trainer_options
 from artgan.config import EvalConfig, PipelineConfig, to_json
 
 PREPROCESSING_FN = "artgan.models.data.preprocessing.preprocessing_fn"
@@ -54,10 +55,12 @@ def create_pipeline(
     serving_model_dir: str,
     metadata_connection_config=None,
     enable_cache: bool = False,
+    trainer_job: TFJobSettings | None = None,
 ) -> tfx.dsl.Pipeline:
     """Builds the TFX pipeline for ``config`` reading images from ``data_dir``.
 
-    ``config.data`` must be resolved (``data_settings.resolve_data_settings``).
+    ``config.data`` must be resolved (``data_settings.resolve_data_settings``). With
+    ``trainer_job`` the Trainer trains as a TFJob of several workers (on Kubeflow).
     """
     config.validate()
     config.data.require_resolved()
@@ -92,6 +95,16 @@ def create_pipeline(
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id(BASELINE_RESOLVER_ID)
+    trainer_custom_config = {
+        "data": dataclasses.asdict(config.data),
+        "train": dataclasses.asdict(config.train),
+        "checkpoint_dir": checkpoint_dir(pipeline_root, config, data_dir, input_fingerprint),
+    }
+    trainer_options = (
+        tfjob_trainer_options(trainer_job, trainer_custom_config)
+        if trainer_job
+        else {"custom_config": trainer_custom_config}
+    )
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
@@ -100,11 +113,7 @@ def create_pipeline(
         base_model=baseline_resolver.outputs["model"] if config.train.warm_start else None,
         train_args=tfx.proto.TrainArgs(num_steps=config.train.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=0),
-        custom_config={
-            "data": dataclasses.asdict(config.data),
-            "train": dataclasses.asdict(config.train),
-            "checkpoint_dir": checkpoint_dir(pipeline_root, config, data_dir, input_fingerprint),
-        },
+        **trainer_options,
     )
     evaluation = evaluation_components(
         config.eval, transform, trainer, baseline_resolver, config.data.background

@@ -350,3 +350,41 @@ def test_serving_manifests_pass_tf_servings_flags_and_config_files_artgan_serve_
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] == "/monitoring/prometheus/metrics"
     assert container["livenessProbe"]["grpc"]["port"] == 8500
+
+
+def test_trainer_workers_compile_the_trainer_into_a_tfjob_step_that_requests_no_gpus(tmp_path):
+    path = str(tmp_path / "pipeline.yaml")
+    flags = [*COMPILE_FLAGS, "--trainer-workers", "3", "--trainer-service-account", "trainer"]
+    assert cli.main(["kubeflow", "compile", "--output", path, *flags]) == 0
+
+    spec = _spec_dict(path)
+    trainer = _executors(spec)["Trainer"]
+    assert "resources" not in trainer  # the step only waits; the TFJob's pods get the GPUs
+    class_path = trainer["args"][trainer["args"].index("--executor_class_path") + 1]
+    assert class_path == "artgan.components.tfjob_trainer.executor.Executor"
+    parameters = spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
+    constant = parameters["custom_config"]["runtimeValue"]["constantValue"]
+    custom_config = json.loads(constant["stringValue"])
+    assert custom_config["tfjob"] == {
+        "workers": 3,
+        "image": IMAGE,
+        "gpus": 2,
+        "gpu_resource": "nvidia.com/gpu",
+        "service_account": "trainer",
+        "namespace": "",
+        "name_prefix": "artgan-test",
+        "poll_seconds": 15.0,
+    }
+    assert {"data", "train", "checkpoint_dir"} <= set(custom_config)
+
+
+def test_zero_trainer_workers_is_a_clear_error(tmp_path, capsys):
+    path = str(tmp_path / "pipeline.yaml")
+    assert (
+        cli.main(
+            ["kubeflow", "compile", "--output", path, *COMPILE_FLAGS, "--trainer-workers", "0"]
+        )
+        != 0
+    )
+    assert "kubeflow.trainer_workers must be >= 1" in capsys.readouterr().err
+    assert not os.path.exists(path)

@@ -29,7 +29,7 @@ ALLOWED = {
     "serving": BOTTOM + ("artgan.serving",),
     "components": BOTTOM + ("artgan.models", "artgan.components"),
     "pipeline": BOTTOM + ("artgan.models", "artgan.components", "artgan.pipeline"),
-    "kubeflow": BOTTOM + ("artgan.pipeline", "artgan.kubeflow"),
+    "kubeflow": BOTTOM + ("artgan.components", "artgan.pipeline", "artgan.kubeflow"),
 }
 
 

@@ -73,7 +73,13 @@ def _compile(args) -> None:
     print(f"  pipeline root:  {kubeflow.pipeline_root}")
     print(f"  images from:    {kubeflow.data_uri}")
     print(f"  models pushed:  {kubeflow.serving_model_dir(config.serving.model_name)}/<version>")
-    print(f"  trainer GPUs:   {kubeflow.trainer_gpus}")
+    per_task = " per task" if kubeflow.trainer_workers > 1 else ""
+    print(f"  trainer GPUs:   {kubeflow.trainer_gpus}{per_task}")
+    if kubeflow.trainer_workers > 1:
+        print(
+            f"  trainer:        a TFJob of 1 Chief + {kubeflow.trainer_workers - 1} Worker(s) "
+            "(needs the Training Operator; RBAC in kubeflow/k8s/trainer-rbac.yaml)"
+        )
     print(f"  beam args:      {' '.join(kubeflow.beam_args)}")
     print(f"submit with: {artgan_command()} kubeflow submit --host URL --package {path}")
 

@@ -32,6 +32,7 @@ import tensorflow_transform as tft
 
 from artgan import grid
 from artgan.config import DataConfig, TrainConfig, parse_augment_policy
+from artgan.errors import ArtganError
 from artgan.models import export, networks
 from artgan.models.data.dataset import count_classes, image_dataset
 from artgan.models.training import losses, warm_start
@@ -51,6 +52,7 @@ from artgan.models.training.warm_start import TRAIN_CONFIG_FILE
 log = logging.getLogger(__name__)
 
 TRAINING_RESULT_FILE = "training_result.json"  # in the ModelRun folder: steps done, why it stopped
+CHIEF_EXPORT_WAIT_S = 900.0  # how long a worker's run_fn waits for the chief's export
 SAMPLE_SEEDS = tuple(range(16))  # the same seeds `artgan generate --seeds 0-15` asks for
 
 
@@ -306,6 +308,28 @@ def run_fn(fn_args) -> None:
         checkpoint_dir=custom.get("checkpoint_dir", ""),
         base_model=fn_args.base_model,
     )
+    if not cluster_task().is_chief:
+        # TFX's GenericExecutor fails a task whose serving_model_dir is missing when run_fn
+        # returns: a worker finishes when the chief's export does.
+        wait_for_export(fn_args.serving_model_dir, CHIEF_EXPORT_WAIT_S)
+
+
+def export_finished_marker(serving_model_dir: str) -> str:
+    """The file ``train_and_export`` writes last: the export is complete once it exists."""
+    return os.path.join(serving_model_dir, "assets.extra", TRAIN_CONFIG_FILE)
+
+
+def wait_for_export(serving_model_dir: str, timeout_s: float, poll_s: float = 2.0) -> None:
+    marker = export_finished_marker(serving_model_dir)
+    deadline = time.monotonic() + timeout_s
+    log.info("waiting for the chief's export at %s", serving_model_dir)
+    while not tf.io.gfile.exists(marker):
+        if time.monotonic() > deadline:
+            raise ArtganError(
+                f"the chief exported no model to {serving_model_dir} within {timeout_s:.0f} s "
+                "of this worker finishing training: see the chief's log"
+            )
+        time.sleep(poll_s)
 
 
 def train_and_export(
@@ -360,7 +384,7 @@ def train_and_export(
     with tf.io.gfile.GFile(os.path.join(run_dir, TRAINING_RESULT_FILE)) as f:
         result = json.load(f)
     _write_text(
-        os.path.join(serving_model_dir, "assets.extra", TRAIN_CONFIG_FILE),
+        export_finished_marker(serving_model_dir),
         json.dumps({**json.loads(resolved), "training_result": result}, indent=2),
     )
     if checkpoint_dir and tf.io.gfile.exists(checkpoint_dir):
