@@ -267,3 +267,76 @@ def test_bench_serve_measures_grpc_rest_and_batching_against_in_process(tmp_path
     assert result["aims"]["batching_speedup_ceiling"] > 0
     assert result["aims"]["zero_failures"] is True
     assert set(result["aims"]["p50_overhead_ms_one_image"]) == {"grpc", "rest"}
+
+
+def test_bench_train_workers_times_one_and_two_workers_with_their_loss_curves(tmp_path):
+    # Three runs of three-process start-ups in all: about 50 s on two busy cores.
+    out = tmp_path / "train.json"
+    argv = ["bench", "train", "--only", "workers", "--workers", "2", "--worker-steps", "4"]
+    argv += ["--worker-warmup-steps", "2", "--worker-batch-size", "4", "--worker-resolution", "8"]
+    assert main([*argv, "--out", str(out)]) == 0
+
+    result = json.loads(out.read_text())["result"]["workers"]
+    assert (result["workers"], result["global_batch"], result["steps"]) == (2, 4, 6)
+    runs = result["runs"]
+    assert set(runs) == {"one_worker", "2_workers", "one_worker_seed1"}
+    assert [runs[name]["workers"] for name in runs] == [1, 2, 1]
+    for run in runs.values():
+        assert run["global_batch"] == 4 and run["step"] == [1, 2, 3, 4, 5, 6]
+        assert run["steps_per_second"] > 0
+        assert run["images_per_second"] == pytest.approx(4 * run["steps_per_second"])
+        assert np.isfinite(run["d_loss"]).all() and np.isfinite(run["g_loss"]).all()
+    assert set(runs["2_workers"]["steps_per_second_per_task"]) == {"chief", "worker0"}
+    baseline = (
+        runs["one_worker"]["steps_per_second"] + runs["one_worker_seed1"]["steps_per_second"]
+    ) / 2
+    assert result["workers_vs_one"] == pytest.approx(
+        runs["2_workers"]["steps_per_second"] / baseline
+    )
+    assert f"{result['workers_vs_one']:.2f}x" in result["verdict"]
+    assert result["one_worker_repeat_vs_first"] > 0
+    for loss in ("d_loss", "g_loss"):
+        comparison = result["losses"][loss]
+        halves = comparison["last_half"]
+        assert all(half["steps"] == 3 for half in halves.values())
+        expected = halves["2_workers"]["mean"] - halves["one_worker"]["mean"]
+        assert comparison["difference"] == pytest.approx(expected)
+        assert comparison["within_noise"] == (abs(expected) <= comparison["tolerance"])
+    assert (tmp_path / "train_workers" / "2_workers" / "worker0.log").is_file()
+
+
+def test_local_cluster_stops_every_task_when_one_fails_and_shows_its_log(tmp_path):
+    from artgan.bench import local_cluster
+    from artgan.errors import ArtganError
+
+    with pytest.raises(ArtganError) as raised:
+        local_cluster.run_cluster("artgan.no_such_module", [], 2, str(tmp_path), timeout_s=60)
+    assert "failed (exit code 1)" in str(raised.value)
+    assert "No module named artgan.no_such_module" in str(raised.value)
+
+
+def test_local_cluster_gives_each_task_its_tf_config():
+    from artgan.bench import local_cluster
+    from artgan.models.training.strategy import cluster_task
+
+    configs = local_cluster.task_configs(3)
+    assert list(configs) == ["chief", "worker0", "worker1"]
+    tasks = [cluster_task(config) for config in configs.values()]
+    assert [task.rank for task in tasks] == [0, 1, 2]
+    assert all(task.num_workers == 3 for task in tasks)
+    assert local_cluster.task_configs(1) == {"chief": None}
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--workers", "1"], "--workers 1"),
+        (["--worker-batch-size", "5"], "--worker-batch-size 5"),
+        (["--worker-resolution", "12"], "--worker-resolution"),
+    ],
+)
+def test_bench_train_workers_names_a_flag_that_cannot_work(tmp_path, capsys, flags, message):
+    argv = ["bench", "train", "--only", "workers", *flags, "--out", str(tmp_path / "t.json")]
+    assert main(argv) != 0
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()

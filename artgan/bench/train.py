@@ -11,6 +11,10 @@ mixed bfloat16, with XLA and with both, alternating in rounds.
 Time to quality (``time_to_quality.py``): the default recipe and the DCGAN reference trained for
 the same wall-clock budget on each data set, scored by the evaluator's feature network; sample
 grids of each are written beside the JSON result.
+
+Workers (``multi_worker.py``): steps/s and images/s of ``--workers`` training processes on
+loopback ports against one, at the same global batch, and whether their loss curves agree
+within run-to-run noise; each run's configs, task logs and results go beside the JSON result.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from artgan.bench import step_speed, time_to_quality
+from artgan.bench import multi_worker, step_speed, time_to_quality
 from artgan.config import DataConfig, TrainConfig
 from artgan.errors import ArtganError
 from artgan.models import networks
@@ -34,7 +38,7 @@ from artgan.models.training.gan import AdversarialRecipe, AdversarialTrainer
 TUTORIAL_LATENT_DIM = 100
 
 
-PARTS = ("throughput", "step", "quality")
+PARTS = ("throughput", "step", "quality", "workers")
 # Architectures the default recipe can take at any resolution (dcgan is 28x28 only).
 SCALING_ARCHITECTURES = tuple(a for a in networks.ARCHITECTURES if a != "dcgan")
 
@@ -121,6 +125,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=3,
         help="training seeds per data set; the aim is judged on median FDs (%(default)s)",
     )
+    workers = parser.add_argument_group("workers")
+    workers.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="training processes compared against one (%(default)s)",
+    )
+    workers.add_argument(
+        "--worker-steps", type=int, default=128, help="timed steps per run (%(default)s)"
+    )
+    workers.add_argument(
+        "--worker-warmup-steps",
+        type=int,
+        default=TrainConfig().r1_interval,
+        help="untimed steps first: one lazy-R1 cycle (%(default)s)",
+    )
+    workers.add_argument(
+        "--worker-batch-size",
+        type=int,
+        default=TrainConfig().batch_size,
+        help="the global batch, split over the workers (%(default)s)",
+    )
+    workers.add_argument(
+        "--worker-resolution",
+        type=int,
+        default=0,
+        help="of the digits; 0: what data.resolution=auto picks for them",
+    )
+    workers.add_argument(
+        "--worker-timeout", type=float, default=900.0, help="seconds per run (%(default)s)"
+    )
 
 
 def tutorial_step_fn(generator, discriminator, batch_size: int):
@@ -184,6 +219,7 @@ def _images_per_second(step, images: tf.Tensor, steps: int) -> float:
 def run(args: argparse.Namespace) -> dict:
     datasets, architectures, recipes = _quality_options(args)  # checked before any work starts
     variants = _step_options(args)
+    worker_options = _worker_options(args)
     result = {}
     if args.only in ("", "throughput"):
         result["throughput"] = throughput(args)
@@ -198,6 +234,9 @@ def run(args: argparse.Namespace) -> dict:
         )
     if args.only in ("", "quality"):
         result["time_to_quality"] = quality(args, datasets, architectures, recipes)
+    if args.only in ("", "workers"):
+        work_dir = os.path.splitext(args.out)[0] + "_workers"
+        result["workers"] = multi_worker.compare_workers(worker_options, work_dir)
     return result
 
 
@@ -246,6 +285,19 @@ def _step_options(args: argparse.Namespace) -> tuple[str, ...]:
     if args.step_seconds <= 0 or args.step_batch_size < 1 or args.rounds < 1:
         raise ArtganError("--step-seconds must be > 0, --step-batch-size and --rounds >= 1")
     return variants
+
+
+def _worker_options(args: argparse.Namespace) -> multi_worker.WorkerOptions:
+    return multi_worker.check_options(
+        multi_worker.WorkerOptions(
+            workers=args.workers,
+            steps=args.worker_steps,
+            warmup_steps=args.worker_warmup_steps,
+            global_batch=args.worker_batch_size,
+            resolution=args.worker_resolution or multi_worker.default_resolution(),
+            timeout_s=args.worker_timeout,
+        )
+    )
 
 
 def quality(
