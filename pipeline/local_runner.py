@@ -12,6 +12,7 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 from artgan import datasets
 from artgan.config import PipelineConfig
 from artgan.errors import ArtganError
+from artgan.pipeline.beam_args import check_beam_args, with_worker_bootstrap
 from artgan.pipeline.data_settings import resolve_data_settings
 from artgan.pipeline.outcome import RunOutcome, latest_run_outcome
 from artgan.pipeline.pipeline import create_pipeline
@@ -46,6 +47,8 @@ def run_locally(config: PipelineConfig, enable_cache: bool = False) -> RunOutcom
     """Runs the whole pipeline once and returns what it decided."""
     config = resolve_paths(config)
     config.validate()
+    check_beam_args(config.beam_args)
+    config = dataclasses.replace(config, beam_args=with_worker_bootstrap(config.beam_args))
     data_dir = data_dir_for(config)
     config, chosen = resolve_data_settings(config, data_dir, local_accelerator(config))
     for line in chosen:

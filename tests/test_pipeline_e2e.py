@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import glob
 import json
 import logging
 import os
@@ -12,13 +14,17 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from apache_beam.runners.portability import local_job_service
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
+from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.orchestration import metadata
 from tiny_pipeline import tiny_config, write_tiny_digits
 
-from artgan.cli import main
+from artgan.cli import build_parser, main
+from artgan.cli.run import config_from_args
+from artgan.components.image_example_gen.listing import list_image_files, split_of
 from artgan.config import PipelineConfig
 from artgan.contract.warmup import read_warmup_file
 from artgan.models.export import latents_from_seeds
@@ -189,6 +195,58 @@ def test_two_runs_bless_push_serve_then_gate_against_baseline(tmp_path, tiny_dig
     # and model (its baseline), which makes neither of them a source of the second run.
     made_from_first = downstream(MetadataReader(store), blessing.id).steps
     assert blessings[1].id not in {step.artifact_id for step in made_from_first}
+
+
+MULTI_PROCESSING = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
+BEAM_COMPONENTS = ("ImageExampleGen", "StatisticsGen", "Transform", "RealFeatureStatisticsGen")
+
+
+def _records(folder: str) -> int:
+    files = glob.glob(os.path.join(folder, "*.gz"))
+    return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+
+
+def test_beam_components_run_on_two_worker_processes(tmp_path, tiny_digits, monkeypatch):
+    """`artgan run --beam-arg=--direct_running_mode=multi_processing
+    --beam-arg=--direct_num_workers=2`: every Beam component's functions are unpickled and run
+    in two worker processes of their own, and every image arrives once in every split."""
+    started = []
+    start_worker = local_job_service.SubprocessSdkWorker.run
+    monkeypatch.setattr(
+        local_job_service.SubprocessSdkWorker,
+        "run",
+        lambda worker: started.append(worker) or start_worker(worker),
+    )
+    flags = ["run", *(f"--beam-arg={arg}" for arg in MULTI_PROCESSING)]
+    beam_args = config_from_args(build_parser().parse_args(flags)).beam_args
+    assert beam_args == MULTI_PROCESSING  # the flags replace the in_memory defaults
+    config = dataclasses.replace(
+        tiny_config(str(tmp_path / "home"), tiny_digits, fid_threshold=1e9), beam_args=beam_args
+    )
+
+    outcome = run_locally(config)
+
+    assert outcome.blessed and outcome.pushed
+    assert len(started) == 2 * len(BEAM_COMPONENTS)
+    store = _store(config)
+    completed = _completed_components(store)
+    for component in COMPONENTS:
+        assert completed.count(component) == 1, (component, completed)
+    # The counts an in-memory run has: each file's split is a hash of its path.
+    expected = collections.Counter(
+        split_of(path, config.data.eval_percent) for path in list_image_files(tiny_digits)
+    )
+    assert expected["train"] + expected["eval"] == 60 and expected["eval"] > 0
+    examples, transformed = _artifacts_of_type(store, "Examples")  # ImageExampleGen's first
+    statistics = _artifacts_of_type(store, "ExampleStatistics")[0]
+    for split in ("train", "eval"):
+        assert examples.custom_properties[f"num_{split}"].int_value == expected[split]
+        assert _records(os.path.join(examples.uri, f"Split-{split}")) == expected[split]
+        stats = statistics_pb2.DatasetFeatureStatisticsList()
+        with open(os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb"), "rb") as f:
+            stats.ParseFromString(f.read())
+        assert stats.datasets[0].num_examples == expected[split]
+        assert _records(os.path.join(transformed.uri, f"Split-{split}")) == expected[split]
 
 
 def test_one_training_step_on_the_digits_is_not_blessed(tmp_path, capsys, caplog):
