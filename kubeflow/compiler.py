@@ -21,6 +21,7 @@ from tfx import v1 as tfx
 from artgan.components.tfjob_trainer import TFJobSettings
 from artgan.config import KubeflowConfig, PipelineConfig
 from artgan.errors import ArtganError
+from artgan.pipeline.beam_args import check_beam_args, with_worker_bootstrap
 from artgan.pipeline.data_settings import resolve_data_settings
 from artgan.pipeline.pipeline import create_pipeline
 
@@ -102,9 +103,10 @@ def build_kubeflow_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     # The V2 runner compiles only TFX's standard resolver strategies, so the evaluator's
     # history resolver (a custom strategy, for its FID-over-runs plot) is left out here.
     config = resolve_compile_time_data_settings(config)
+    check_beam_args(tuple(kubeflow.beam_args))
     config = dataclasses.replace(
         config,
-        beam_args=tuple(kubeflow.beam_args),
+        beam_args=with_worker_bootstrap(tuple(kubeflow.beam_args)),
         eval=dataclasses.replace(config.eval, history_runs=0),
     )
     trainer_job = trainer_tfjob(config.pipeline_name, kubeflow)

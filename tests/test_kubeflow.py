@@ -129,9 +129,11 @@ def test_every_component_runs_the_configured_image_with_the_beam_args(compiled):
     for name, container in executors.items():
         assert container["image"] == IMAGE, name
         # Remote Beam workers use the component image too (and TFX builds no sdist of itself).
-        assert container["args"][-3:] == [
+        # Beam's workers import tfx first (pipeline/beam_args.py, WORKER_BOOTSTRAP).
+        assert container["args"][-4:] == [
             "--runner=DataflowRunner",
             "--region=europe-west4",
+            "--beam_plugin=tfx",
             f"--sdk_container_image={IMAGE}",
         ]
 
@@ -376,6 +378,14 @@ def test_trainer_workers_compile_the_trainer_into_a_tfjob_step_that_requests_no_
         "poll_seconds": 15.0,
     }
     assert {"data", "train", "checkpoint_dir"} <= set(custom_config)
+
+
+def test_a_misspelled_beam_arg_fails_the_compile_naming_it(tmp_path, capsys):
+    path = str(tmp_path / "pipeline.yaml")
+    flags = [*COMPILE_FLAGS, "--beam-arg=--direct_num_wokers=2"]
+    assert cli.main(["kubeflow", "compile", "--output", path, *flags]) != 0
+    assert "--direct_num_wokers" in capsys.readouterr().err
+    assert not os.path.exists(path)
 
 
 def test_zero_trainer_workers_is_a_clear_error(tmp_path, capsys):
