@@ -32,6 +32,7 @@ from artgan.contract import (
     LATENTS_OUTPUT,
     PNG_BYTES_OUTPUT,
     PNG_OUTPUT,
+    PNGS_SIGNATURE,
     PSI_INPUT,
     SEED_LATENTS_SIGNATURE,
     SEEDS_INPUT,
@@ -184,6 +185,9 @@ class GeneratorSignatures:
     def seed_latents(self, seeds: tf.Tensor, psi: tf.Tensor) -> dict[str, tf.Tensor]:
         return {LATENTS_OUTPUT: self.truncated_latents(seeds, psi)}
 
+    def pngs(self, seeds: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {PNG_BYTES_OUTPUT: self.from_seeds(seeds)[PNG_BYTES_OUTPUT]}
+
     def endpoints(self) -> dict[str, tuple]:
         """Signature name -> (function, input signature), in the contract's order."""
         specs = {
@@ -200,6 +204,7 @@ class GeneratorSignatures:
             TRUNCATED_SIGNATURE: self.truncated,
             TRUNCATED_WITH_LABELS_SIGNATURE: self.truncated_with_labels,
             SEED_LATENTS_SIGNATURE: self.seed_latents,
+            PNGS_SIGNATURE: self.pngs,
         }
         return {
             name: (functions[name], [specs[key] for key in contract.signature_inputs(name)])

@@ -16,6 +16,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 from artgan import contract
 from artgan.config import DataConfig, TrainConfig
 from artgan.contract import (
+    DEFAULT_SIGNATURE,
     FROM_LATENTS_SIGNATURE,
     FROM_LATENTS_WITH_LABELS_SIGNATURE,
     IMAGES_OUTPUT,
@@ -24,6 +25,7 @@ from artgan.contract import (
     LATENTS_OUTPUT,
     PNG_BYTES_OUTPUT,
     PNG_OUTPUT,
+    PNGS_SIGNATURE,
     PSI_INPUT,
     SEED_LATENTS_SIGNATURE,
     SEEDS_INPUT,
@@ -113,6 +115,12 @@ def test_every_signature_gives_the_same_bytes_through_the_session_loader_and_eag
         if signature == SEED_LATENTS_SIGNATURE:
             assert by_session[LATENTS_OUTPUT].shape == (3, LATENT_DIM)
             continue
+        if signature == PNGS_SIGNATURE:
+            by_default = bundle.run(DEFAULT_SIGNATURE, {SEEDS_INPUT: inputs[SEEDS_INPUT]})
+            np.testing.assert_array_equal(
+                by_session[PNG_BYTES_OUTPUT], by_default[PNG_BYTES_OUTPUT]
+            )
+            continue
         images = by_session[IMAGES_OUTPUT]
         channels = CHANNELS if which == "unconditional" else 3
         assert images.dtype == np.uint8 and images.shape == (3, RESOLUTION, RESOLUTION, channels)
@@ -133,6 +141,10 @@ def test_signature_defs_follow_the_contract(conditional_dir):
             assert sorted(outputs) == [LATENTS_OUTPUT]
             assert outputs[LATENTS_OUTPUT].dtype == tf.float32
             assert outputs[LATENTS_OUTPUT].shape.as_list() == [None, LATENT_DIM]
+            continue
+        if signature == PNGS_SIGNATURE:  # the PNGs alone: REST has no output filter
+            assert sorted(outputs) == [PNG_BYTES_OUTPUT]
+            assert outputs[PNG_BYTES_OUTPUT].dtype == tf.string
             continue
         assert outputs[IMAGES_OUTPUT].dtype == tf.uint8
         assert outputs[IMAGES_OUTPUT].shape.as_list() == [None, RESOLUTION, RESOLUTION, 3]

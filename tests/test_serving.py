@@ -132,6 +132,7 @@ def test_metadata_lists_both_signatures(stubs):
         "from_latents",
         "truncated",
         "seed_latents",
+        "pngs",
         "__saved_model_init_op",
     }
 
@@ -362,7 +363,7 @@ def test_the_exported_warmup_file_is_replayed_at_load(exported, tmp_path, caplog
     caplog.set_level("INFO", logger="artgan.serving.repository")
     with start_server(str(base_path), port=0, poll_seconds=3600) as handle:
         assert handle.served_version == 1
-    assert "version 1: replayed 8 warmup requests" in caplog.text  # 4 signatures x 2
+    assert "version 1: replayed 10 warmup requests" in caplog.text  # 5 signatures x 2
 
 
 def test_empty_base_path_serves_nothing_until_a_version_appears(exported, tmp_path):

@@ -78,7 +78,7 @@ def test_a_good_export_passes_every_check(good_dir):
         "warmup",
     ]
     assert all(check.passed for check in result.checks)
-    assert result.checks[-1].detail == "8 warmup requests replayed"  # 4 signatures x 2
+    assert result.checks[-1].detail == "10 warmup requests replayed"  # 5 signatures x 2
 
 
 def test_a_conditional_export_passes_every_check(tmp_path):
@@ -137,7 +137,7 @@ def test_a_version_without_the_truncation_signatures_is_refused(tmp_path):
     signatures = GeneratorSignatures(tiny_generator(), LATENT_DIM)
     old = export_with(signatures, ("serving_default", "from_latents"), str(tmp_path / "old"))
     assert run_checks(old, MAX_BATCH).reason.startswith(
-        "signatures: signatures ['seed_latents', 'truncated'] are missing"
+        "signatures: signatures ['pngs', 'seed_latents', 'truncated'] are missing"
     )
 
 

@@ -176,6 +176,15 @@ def test_row_format_predictions_match_grpc(rest, stubs):
     assert pngs[0][:4] in payload
 
 
+def test_the_pngs_signature_answers_only_base64_pngs(rest, stubs):
+    body = {"signature_name": "pngs", "instances": [3, 4]}
+    status, answer = call_json(rest, "POST", f"/v1/models/{MODEL}:predict", body)
+    assert status == 200
+    _, pngs = images_and_pngs(stubs.prediction.Predict(predict_request([3, 4]), timeout=30))
+    # One output, so each prediction is the value itself, unnamed (MakeJsonFromTensors).
+    assert [base64.b64decode(png["b64"]) for png in answer["predictions"]] == pngs
+
+
 def test_columnar_format_answers_outputs_by_name(rest, stubs):
     status, body = call_json(
         rest, "POST", f"/v1/models/{MODEL}/versions/1:predict", {"inputs": [3, 4]}

@@ -181,6 +181,7 @@ def test_class_conditional_training_and_export_with_labels(tmp_path):
         "truncated",
         "truncated_with_labels",
         "seed_latents",
+        "pngs",
     }
     seeds = np.array([5, 6, 7], np.int64)
     by_seed = model.run("serving_default", {"seeds": seeds})["images"]

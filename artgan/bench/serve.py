@@ -20,6 +20,7 @@ output filter, so its answers carry every output (pixels as JSON numbers), as TF
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import http.client
 import json
@@ -44,7 +45,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from artgan.contract import PNG_OUTPUT, SEEDS_INPUT
+from artgan.contract import PNG_OUTPUT, PNGS_SIGNATURE, SEEDS_INPUT
 from artgan.contract.bundle import SavedModelBundle
 from artgan.errors import ArtganError
 from artgan.serving.channel import MAX_MESSAGE_BYTES
@@ -184,19 +185,20 @@ def grpc_caller(address: str) -> Callable[[np.ndarray], int]:
 
 
 def rest_caller(port: int) -> Callable[[np.ndarray], int]:
-    """One client's REST predict on one keep-alive connection; 0 as the version (REST's
+    """One client's REST predict of the ``pngs`` signature (the PNGs alone: REST has no output
+    filter) on one keep-alive connection, PNGs decoded from base64; 0 as the version (REST's
     answer does not say which one)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
     def call(seeds: np.ndarray) -> int:
-        body = json.dumps({"instances": seeds.tolist()}).encode()  # one send with the headers
-        connection.request("POST", f"/v1/models/{MODEL}:predict", body)
+        request = {"signature_name": PNGS_SIGNATURE, "instances": seeds.tolist()}
+        connection.request("POST", f"/v1/models/{MODEL}:predict", json.dumps(request).encode())
         response = connection.getresponse()
         payload = response.read()
         if response.status != 200:
             raise AssertionError(f"HTTP {response.status}: {payload[:200]!r}")
-        predictions = json.loads(payload.decode("utf-8", "replace"))["predictions"]
-        if len(predictions) != len(seeds):
+        pngs = [base64.b64decode(png["b64"]) for png in json.loads(payload)["predictions"]]
+        if len(pngs) != len(seeds):
             raise AssertionError("wrong number of images")
         return 0
 

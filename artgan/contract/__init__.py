@@ -16,14 +16,17 @@ combination of inputs is its own signature):
 | ``truncated`` | ``seeds``, ``psi`` float32 [N] | all |
 | ``truncated_with_labels`` | ``seeds``, ``labels``, ``psi`` | class-conditional |
 | ``seed_latents`` | ``seeds``, ``psi`` | all |
+| ``pngs`` | ``seeds`` | all |
 
 Each returns ``images`` uint8 [N, H, W, C], ``png`` string [N] and ``png_bytes`` (the same
 PNGs under a name TF Serving's REST API base64-encodes), except ``seed_latents``, which returns
 ``latents`` float32 [N, latent_dim]: each seed's latent, truncated by ``psi``, for latent walks
-through ``from_latents``. Truncation pulls a latent toward the latents' mean: psi 1 leaves it
-as it is (``truncated`` then equals ``serving_default``), psi 0 gives the mean (one image for
-every seed of a class). ``psi`` is one value per row, so TF Serving's batching can join
-requests along dimension 0.
+through ``from_latents``, and ``pngs``, which returns ``png_bytes`` alone: ``serving_default``'s
+PNGs without its pixel arrays, the compact answer over REST, which has no output filter
+(``{"predictions": [{"b64": ...}, ...]}``). Truncation pulls a latent toward the latents' mean:
+psi 1 leaves it as it is (``truncated`` then equals ``serving_default``), psi 0 gives the mean
+(one image for every seed of a class). ``psi`` is one value per row, so TF Serving's batching
+can join requests along dimension 0.
 """
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -33,6 +36,7 @@ FROM_LATENTS_WITH_LABELS_SIGNATURE = "from_latents_with_labels"
 TRUNCATED_SIGNATURE = "truncated"
 TRUNCATED_WITH_LABELS_SIGNATURE = "truncated_with_labels"
 SEED_LATENTS_SIGNATURE = "seed_latents"
+PNGS_SIGNATURE = "pngs"
 
 SEEDS_INPUT = "seeds"
 LATENTS_INPUT = "latents"
@@ -62,7 +66,7 @@ def signature_names(num_classes: int) -> tuple[str, ...]:
     names += (TRUNCATED_SIGNATURE,)
     if num_classes:
         names += (TRUNCATED_WITH_LABELS_SIGNATURE,)
-    return names + (SEED_LATENTS_SIGNATURE,)
+    return names + (SEED_LATENTS_SIGNATURE, PNGS_SIGNATURE)
 
 
 def signature_inputs(signature_name: str) -> tuple[str, ...]:
@@ -75,6 +79,7 @@ def signature_inputs(signature_name: str) -> tuple[str, ...]:
         TRUNCATED_SIGNATURE: (SEEDS_INPUT, PSI_INPUT),
         TRUNCATED_WITH_LABELS_SIGNATURE: (SEEDS_INPUT, LABELS_INPUT, PSI_INPUT),
         SEED_LATENTS_SIGNATURE: (SEEDS_INPUT, PSI_INPUT),
+        PNGS_SIGNATURE: (SEEDS_INPUT,),
     }[signature_name]
 
 
@@ -82,5 +87,8 @@ OUTPUTS = (IMAGES_OUTPUT, PNG_OUTPUT, PNG_BYTES_OUTPUT)
 
 
 def signature_outputs(signature_name: str) -> tuple[str, ...]:
-    """The output names of one signature: the images, or the latents of ``seed_latents``."""
-    return (LATENTS_OUTPUT,) if signature_name == SEED_LATENTS_SIGNATURE else OUTPUTS
+    """The output names of one signature: the images, the latents of ``seed_latents``, or the
+    PNGs alone of ``pngs``."""
+    return {SEED_LATENTS_SIGNATURE: (LATENTS_OUTPUT,), PNGS_SIGNATURE: (PNG_BYTES_OUTPUT,)}.get(
+        signature_name, OUTPUTS
+    )

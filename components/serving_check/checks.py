@@ -35,6 +35,7 @@ from artgan.contract import (
     LATENTS_OUTPUT,
     PNG_BYTES_OUTPUT,
     PNG_OUTPUT,
+    PNGS_SIGNATURE,
     PSI_INPUT,
     SEED_LATENTS_SIGNATURE,
     SEEDS_INPUT,
@@ -189,6 +190,15 @@ def check_latents(name: str, outputs: dict[str, np.ndarray], count: int, info: G
         raise CheckFailed(f"{name!r} returned latents that are not finite")
 
 
+def check_pngs_alone(name: str, outputs: dict[str, np.ndarray], bundle, seeds: np.ndarray):
+    """``pngs`` answers serving_default's PNGs for the same seeds, and nothing else."""
+    if set(outputs) != {PNG_BYTES_OUTPUT}:
+        raise CheckFailed(f"{name!r} returned {sorted(outputs)}, not only {PNG_BYTES_OUTPUT!r}")
+    by_default = bundle.run(DEFAULT_SIGNATURE, {SEEDS_INPUT: seeds}, [PNG_BYTES_OUTPUT])
+    if not np.array_equal(outputs[PNG_BYTES_OUTPUT], by_default[PNG_BYTES_OUTPUT]):
+        raise CheckFailed(f"{name!r} PNGs differ from serving_default's for the same seeds")
+
+
 def check_every_signature_answers(bundle: SavedModelBundle, info: GeneratorInfo) -> str:
     seeds = np.asarray(CHECK_SEEDS, np.int64)
     for name in contract.signature_names(info.num_classes):
@@ -201,6 +211,8 @@ def check_every_signature_answers(bundle: SavedModelBundle, info: GeneratorInfo)
             raise CheckFailed(f"signature {name!r} failed: {first_line(error)}") from error
         if name == SEED_LATENTS_SIGNATURE:
             check_latents(name, outputs, len(seeds), info)
+        elif name == PNGS_SIGNATURE:
+            check_pngs_alone(name, outputs, bundle, seeds)
         else:
             check_outputs(name, outputs, len(seeds), info)
     size = f"{info.height}x{info.width}x{info.channels}"
