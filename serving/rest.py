@@ -19,6 +19,7 @@ import socket
 import threading
 import urllib.parse
 from collections.abc import Callable
+from typing import Self
 
 import grpc
 from google.protobuf import json_format
@@ -243,7 +244,34 @@ class HttpServer(http.server.ThreadingHTTPServer):
         super().__init__(address, handler)
 
 
-class RestServer:
+class ThreadedHttpServer:
+    """An ``HttpServer`` on ``host:port`` (0 picks a free port: see ``.port``), answering on
+    threads of its own from ``start`` until ``stop``."""
+
+    def __init__(self, host: str, port: int, handler, thread_name: str):
+        self.httpd = HttpServer((host, port), handler)
+        self.host = host
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name=thread_name, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join()
+
+
+class RestServer(ThreadedHttpServer):
     """The REST API on ``host:port`` (0 picks a free port: see ``.port``), on its own threads."""
 
     def __init__(
@@ -259,22 +287,4 @@ class RestServer:
     ):
         api = RestApi(manager, max_batch_size, timeout_ms)
         handler = request_handler(api, threading.Semaphore(num_threads), cors, extra)
-        self.httpd = HttpServer((host, port), handler)
-        self.host = host
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name="artgan-rest", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join()
+        super().__init__(host, port, handler, "artgan-rest")

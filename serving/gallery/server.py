@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import http.server
 import logging
-import threading
 import urllib.parse
 from collections.abc import Callable
 
-from artgan.serving.rest import HttpServer
+from artgan.serving.rest import ThreadedHttpServer
 
 log = logging.getLogger(__name__)
 
@@ -37,31 +36,16 @@ def page_handler(pages: Callable) -> type[http.server.BaseHTTPRequestHandler]:
     return Handler
 
 
-class GalleryServer:
+class GalleryServer(ThreadedHttpServer):
     """Serves ``pages`` on ``host:port`` (0 picks a free port: see ``.port``) on its own
     thread; a context manager."""
 
     def __init__(self, pages: Callable, host: str, port: int):
-        self.httpd = HttpServer((host, port), page_handler(pages))
-        self.host = host
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name="artgan-gallery", daemon=True
-        )
+        super().__init__(host, port, page_handler(pages), "artgan-gallery")
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
-
-    def start(self) -> GalleryServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join()
+        return f"{super().url}/"
 
     def __enter__(self) -> GalleryServer:
         return self
