@@ -320,6 +320,8 @@ def export_finished_marker(serving_model_dir: str) -> str:
 
 
 def wait_for_export(serving_model_dir: str, timeout_s: float, poll_s: float = 2.0) -> None:
+    """Returns once the export at ``serving_model_dir`` is complete; ArtganError after
+    ``timeout_s``."""
     marker = export_finished_marker(serving_model_dir)
     deadline = time.monotonic() + timeout_s
     log.info("waiting for the chief's export at %s", serving_model_dir)
