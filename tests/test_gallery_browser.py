@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import shutil
 import socket
@@ -161,6 +162,14 @@ def test_the_gallery_in_a_browser(server, browser):
     browser.get(f"{server.rest.url}/")
     sources = wait(browser, lambda: grid_sources(browser), "the grid's images never decoded")
     assert len(sources) == 16 and len(set(sources)) == 16, "each seed should give its own image"
+    # The grid asks `pngs` (psi 1, no class): the same PNGs as serving_default's for seeds 0-15.
+    request = urllib.request.Request(
+        f"{server.rest.url}/v1/models/{MODEL}:predict",
+        data=json.dumps({"instances": list(range(16))}).encode(),
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        served = json.loads(answer.read().decode("utf-8", "replace"))["predictions"]
+    assert sources == [f"data:image/png;base64,{p['png_bytes']['b64']}" for p in served]
     assert served_version(browser) == "2"
     assert not message(browser)
 
