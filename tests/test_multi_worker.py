@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from artgan.bench.local_cluster import free_ports
 from artgan.contract.bundle import SavedModelBundle
 from artgan.errors import ArtganError
 from artgan.models.training.strategy import ClusterTask, cluster_task
@@ -91,17 +91,6 @@ def logged_step(lines: list[str], pattern: str) -> int:
     """The step in the one log line that ``pattern`` (a regex with one group) matches."""
     (step,) = [int(match[1]) for match in map(re.compile(pattern).match, lines) if match]
     return step
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 class Cluster:
