@@ -9,7 +9,6 @@ default) regenerates it and reviews the diff:
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -19,6 +18,7 @@ import time
 import numpy as np
 import pytest
 import yaml
+from golden import assert_matches_golden
 from google.protobuf import json_format
 from PIL import Image
 from tfx import v1 as tfx
@@ -34,7 +34,6 @@ from artgan.kubeflow.submit import submit_package
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KUBEFLOW_DIR = os.path.join(REPO, "kubeflow")
 GOLDEN = os.path.join(KUBEFLOW_DIR, "golden", "pipeline.yaml")
-UPDATE_GOLDEN = os.environ.get("ARTGAN_UPDATE_GOLDEN") == "1"
 VERSION_FIELDS = ("sdkVersion", "schemaVersion")
 IMAGE = "registry.example.com/team/artgan:test"
 COMPILE_FLAGS = [
@@ -163,30 +162,13 @@ def _normalised(spec: dict) -> dict:
 
 def test_package_matches_the_golden_file(compiled):
     """On purpose changes: ARTGAN_UPDATE_GOLDEN=1 pytest tests/test_kubeflow.py (see above)."""
-    actual = _normalised(_spec_dict(compiled))
-    if UPDATE_GOLDEN:
-        os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
-        with open(GOLDEN, "w") as f:
-            f.write(
-                "# `artgan kubeflow compile` of tests/test_kubeflow.py's COMPILE_FLAGS, without "
-                "versions.\n# Regenerate: ARTGAN_UPDATE_GOLDEN=1 pytest tests/test_kubeflow.py\n"
-            )
-            yaml.safe_dump(actual, f, sort_keys=True)
-    with open(GOLDEN) as f:
-        golden = yaml.safe_load(f)
-    if actual != golden:
-        diff = difflib.unified_diff(
-            yaml.safe_dump(golden, sort_keys=True).splitlines(),
-            yaml.safe_dump(actual, sort_keys=True).splitlines(),
-            "golden",
-            "compiled",
-            lineterm="",
-        )
-        pytest.fail(
-            "the compiled pipeline differs from kubeflow/golden/pipeline.yaml; if intended, "
-            "regenerate it with ARTGAN_UPDATE_GOLDEN=1 pytest tests/test_kubeflow.py\n"
-            + "\n".join(list(diff)[:80])
-        )
+    assert_matches_golden(
+        _normalised(_spec_dict(compiled)),
+        GOLDEN,
+        "# `artgan kubeflow compile` of tests/test_kubeflow.py's COMPILE_FLAGS, without "
+        "versions.\n# Regenerate: ARTGAN_UPDATE_GOLDEN=1 pytest tests/test_kubeflow.py\n",
+        "the compiled pipeline",
+    )
 
 
 def test_golden_file_is_a_pipeline_spec():
