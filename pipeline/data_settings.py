@@ -1,4 +1,5 @@
-"""``data.resolution`` and ``data.channels`` set to ``auto``, chosen from the images.
+"""``data.resolution`` and ``data.channels`` set to ``auto``, chosen from the images (and
+``train.augment=auto`` with them, from their number).
 
 The choice is made once, before the pipeline is built, so every component (Transform, Trainer,
 evaluation) and MLMD see the same numbers; an explicit setting is kept as it is.
@@ -53,7 +54,8 @@ def resolve_data_settings(
     config: PipelineConfig, data_dir: str, accelerator: bool
 ) -> tuple[PipelineConfig, list[str]]:
     """``config`` with auto data settings chosen from the images in ``data_dir``, and one line
-    per setting saying what was chosen and why."""
+    per setting saying what was chosen and why. With the data settings given, the images are
+    not read and ``train.augment=auto`` is left to the Trainer, which counts its examples."""
     data = config.data
     if data.is_resolved:
         return config, []
@@ -72,4 +74,8 @@ def resolve_data_settings(
     if data.channels == AUTO:
         changes["channels"], why = auto_channels(profile)
         lines.append(f"data.channels=auto: {changes['channels']} ({why}; {sampled})")
-    return dataclasses.replace(config, data=dataclasses.replace(data, **changes)), lines
+    training_images = round(profile.num_files * (100 - data.eval_percent) / 100)
+    train, why = config.train.with_augment_for(training_images)
+    lines += [why] if why else []
+    data = dataclasses.replace(data, **changes)
+    return dataclasses.replace(config, data=data, train=train), lines

@@ -35,6 +35,7 @@ def train_config(train_steps: int, train_minutes: float) -> TrainConfig:
         log_every_steps=1,
         sample_every_steps=2,
         checkpoint_every_steps=2,
+        augment="",  # train_gan takes a chosen policy (auto is resolved before it)
     )
 
 

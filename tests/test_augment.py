@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from artgan.config import parse_augment_policy
+from artgan.config import TrainConfig, parse_augment_policy
 from artgan.errors import ArtganError
 from artgan.models.training import augment
 
@@ -62,3 +64,23 @@ def test_every_transform_the_config_accepts_has_an_implementation():
     from artgan import config
 
     assert set(augment.POLICIES) == set(config.AUGMENT_TRANSFORMS)
+
+
+def test_augment_auto_is_adaptive_diffaugment_for_fewer_than_10000_training_images():
+    auto = TrainConfig()
+    assert auto.augment == "auto"
+    small, why = auto.with_augment_for(1906)
+    assert (small.augment, small.augment_adaptive) == ("color,translation,cutout", True)
+    assert why == (
+        "train.augment=auto: color,translation,cutout, adaptive (1906 training images, fewer "
+        "than 10000; --augment sets a policy)"
+    )
+    large, why = auto.with_augment_for(60_000)
+    assert (large.augment, large.augment_adaptive) == ("", False)
+    assert "none (at least 10000 training images" in why
+    adaptive = dataclasses.replace(auto, augment_adaptive=True).with_augment_for(60_000)[0]
+    assert adaptive.augment == "color,translation,cutout"  # ADA turns itself down
+    chosen = dataclasses.replace(auto, augment="cutout")
+    assert chosen.with_augment_for(10) == (chosen, "")
+    with pytest.raises(ArtganError, match="train.augment is auto"):
+        parse_augment_policy("auto")

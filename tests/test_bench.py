@@ -229,14 +229,20 @@ def test_emoji_recipes_are_scored_at_64_against_the_papers_dcgan():
     reference = time_to_quality.dcgan_reference(64)
     assert (reference.resolution, reference.train.architecture) == (64, "dcgan")
     assert reference.train.batch_size == 64 and reference.train.adam_beta1 == 0.5
-    variant = time_to_quality.default_variant(64, "fastgan+ada+norecon")
+    variant = time_to_quality.default_variant(64, 1906, "fastgan+ada+norecon")
     assert variant.name == "default_fastgan+ada+norecon" and variant.resolution == 64
     assert variant.train.augment == "color,translation,cutout" and variant.train.augment_adaptive
     assert variant.train.reconstruction_weight == 0.0
-    assert variant.train.ema_kimg == time_to_quality.default_recipe(64).train.ema_kimg
-    assert time_to_quality.default_variant(64, "conv+noema").train.ema_kimg == 0.0
-    smaller = time_to_quality.default_variant(64, "conv+batch_size=32+augment_adaptive=false")
+    default = time_to_quality.default_recipe(64, 1906)
+    assert variant.train.ema_kimg == default.train.ema_kimg
+    assert default.train.augment == "color,translation,cutout"  # a small collection: ADA
+    assert default.train.augment_adaptive
+    assert time_to_quality.default_recipe(28, 60_000).train.augment == ""
+    assert time_to_quality.default_variant(64, 1906, "conv+noema").train.ema_kimg == 0.0
+    spec = "conv+batch_size=32+augment_adaptive=false+augment="
+    smaller = time_to_quality.default_variant(64, 1906, spec)
     assert smaller.train.batch_size == 32 and not smaller.train.augment_adaptive
+    assert smaller.train.augment == ""
 
 
 @pytest.mark.parametrize("spec", ["conv+batch_sise=32", "conv+batch_size=big", "conv+batch_size=0"])

@@ -97,9 +97,27 @@ def test_explicit_settings_win_and_are_not_reported(tmp_path):
     _write(tmp_path, "a.png", _colour(128, 128))
     data, lines = _resolve(tmp_path, resolution=32)
     assert (data.resolution, data.channels) == (32, 3)
-    assert len(lines) == 1 and lines[0].startswith("data.channels=auto")
+    assert len(lines) == 2 and lines[0].startswith("data.channels=auto")
     config = PipelineConfig(data=DataConfig(resolution=8, channels=1))
     assert resolve_data_settings(config, "/does/not/matter", False) == (config, [])
+
+
+def test_augment_auto_is_diffaugment_for_a_small_collection_and_an_explicit_policy_wins(tmp_path):
+    for index in range(10):
+        _write(tmp_path, f"{index}.png", _colour(16, 16, index))
+    config = PipelineConfig(data=DataConfig(eval_percent=20))
+    resolved, lines = resolve_data_settings(config, str(tmp_path), False)
+    assert (resolved.train.augment, resolved.train.augment_adaptive) == (
+        "color,translation,cutout",
+        True,
+    )
+    assert lines[-1] == (
+        "train.augment=auto: color,translation,cutout, adaptive (8 training images, fewer than "
+        "10000; --augment sets a policy)"
+    )
+    explicit = dataclasses.replace(config, train=dataclasses.replace(config.train, augment=""))
+    resolved, lines = resolve_data_settings(explicit, str(tmp_path), False)
+    assert resolved.train.augment == "" and not any("augment" in line for line in lines)
 
 
 def test_a_folder_without_readable_images_is_a_clear_error(tmp_path):

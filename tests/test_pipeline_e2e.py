@@ -159,7 +159,11 @@ def test_two_runs_bless_push_serve_then_gate_against_baseline(tmp_path, tiny_dig
     version_dir = os.path.join(home, "serving", "artgan", first.pushed_version)
     assert os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
     assert os.path.isfile(os.path.join(first.model_run_uri, "samples", "final.png"))
-    assert os.path.isfile(os.path.join(version_dir, "assets.extra", "train_config.json"))
+    with open(os.path.join(version_dir, "assets.extra", "train_config.json")) as f:
+        # Data settings given, so train.augment=auto was left to the Trainer, which counted
+        # its few training examples: adaptive DiffAugment.
+        recorded = json.load(f)["train"]
+    assert (recorded["augment"], recorded["augment_adaptive"]) == ("color,translation,cutout", True)
     with open(os.path.join(first.blessing_uri, "metrics.json")) as f:
         record = json.load(f)
     # The nearest training image of each preview sample was read back from Transform's output.
@@ -291,11 +295,13 @@ def test_a_transparent_collection_trains_and_serves_rgba_with_auto_settings(tmp_
 
     assert "data.resolution=auto: 16 (typical image 20x20" in caplog.text
     assert "data.channels=auto: 4 (RGBA: 100% of images have transparent pixels" in caplog.text
+    assert "train.augment=auto: color,translation,cutout, adaptive (" in caplog.text
     assert outcome.blessed and outcome.pushed
     version_dir = os.path.join(config.home, "serving", "artgan", outcome.pushed_version)
     with open(os.path.join(version_dir, "assets.extra", "train_config.json")) as f:
-        recorded = json.load(f)["data"]
-    assert (recorded["resolution"], recorded["channels"]) == (16, 4)
+        recorded = json.load(f)
+    assert (recorded["data"]["resolution"], recorded["data"]["channels"]) == (16, 4)
+    assert recorded["train"]["augment_adaptive"]
     images = saved_model_cli_run(version_dir, "serving_default", {"seeds": [1, 2]}, tmp_path)
     assert images["images"].shape == (2, 16, 16, 4)
     served = sample_served_model(

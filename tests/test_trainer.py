@@ -29,6 +29,7 @@ TRAIN = TrainConfig(
     discriminator_width=8,
     sample_every_steps=2,
     log_every_steps=2,
+    augment="",  # train_gan takes a chosen policy (auto is resolved before it)
 )
 
 

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> dict:
     source_size = images.shape[1]
     runs = [
         TimedTraining(recipe, images, labels, args.seed)
-        for recipe in (default_recipe(source_size), dcgan_reference(resolution))
+        for recipe in (default_recipe(source_size, len(images)), dcgan_reference(resolution))
     ]
     for training in runs:
         training.warm_up()

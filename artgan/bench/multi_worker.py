@@ -57,7 +57,7 @@ class WorkerOptions:
 
 def default_resolution() -> int:
     """What ``data.resolution=auto`` picks for the digits on CPUs."""
-    return time_to_quality.default_recipe(DIGITS_SIZE).resolution
+    return time_to_quality.cpu_auto_resolution(DIGITS_SIZE)
 
 
 def check_options(options: WorkerOptions) -> WorkerOptions:
@@ -96,7 +96,7 @@ def compare_workers(options: WorkerOptions, work_dir: str) -> dict:
         ("one_worker_seed1", 1, 1),
     ):
         train = dataclasses.replace(
-            TrainConfig(),
+            TrainConfig().with_augment_for(len(images))[0],
             train_steps=total_steps,
             batch_size=options.global_batch // workers,
             seed=seed,

@@ -2,7 +2,8 @@
 
 The step is the one ``artgan run`` trains for an unlabelled folder of RGBA art at the size
 ``data.resolution=auto`` picks on CPUs (``DataConfig.cpu_max_resolution``): ``TrainConfig``'s
-defaults (architecture, batch size, loss, lazy R1, generator EMA) on random images in memory, so
+defaults (architecture, batch size, loss, lazy R1, generator EMA, and the DiffAugment
+train.augment=auto picks for a collection of that size) on random images in memory, so
 the input pipeline is not measured. Each variant builds fresh networks under its Keras
 mixed-precision policy (process-global, so it is set around everything the variant does and
 restored after) and its ``TrainConfig.jit_compile``. ``mixed_bfloat16`` needs no loss scaling:
@@ -35,6 +36,7 @@ from artgan.models.training import trainer
 from artgan.models.training.ema import GeneratorEma, ema_decay
 
 CHANNELS = 4  # RGBA art: data.channels=auto picks 4 when a tenth of the images is transparent
+COLLECTION_IMAGES = 1906  # the emoji benchmark's size: train.augment=auto augments its step
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo: bfloat16 arithmetic in hardware
 
 
@@ -151,7 +153,8 @@ def step_speed(
     architecture: str,
 ) -> dict:
     """images/s of the default step per variant (``VARIANTS``), alternating in rounds."""
-    train = dataclasses.replace(TrainConfig(), batch_size=batch_size, architecture=architecture)
+    train, _ = TrainConfig().with_augment_for(COLLECTION_IMAGES)
+    train = dataclasses.replace(train, batch_size=batch_size, architecture=architecture)
     data = DataConfig(resolution=resolution, channels=CHANNELS)
     rng = np.random.default_rng(0)
     pixels = rng.uniform(-1, 1, (batch_size, resolution, resolution, CHANNELS))

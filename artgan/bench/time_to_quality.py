@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from artgan import alpha, datasets, grid
 from artgan.components.image_example_gen.profile import ImageProfile
-from artgan.config import DataConfig, EvalConfig, TrainConfig
+from artgan.config import AUGMENT_TRANSFORMS, DataConfig, EvalConfig, TrainConfig
 from artgan.contract import IMAGES_OUTPUT
 from artgan.errors import ArtganError
 from artgan.models import export, networks
@@ -58,7 +58,7 @@ FOLDER_DATASETS = ("emoji",)  # read from a folder given on the command line
 # Variants of the default recipe (``--also-recipes ARCH+MODIFIER...``): DiffAugment on every
 # image, adaptive (ADA), without the discriminator's reconstruction loss, or sampled from the
 # raw generator rather than its EMA (whose half-life, ema_kimg, can be most of a short run).
-AUGMENT_POLICY = "color,translation,cutout"
+AUGMENT_POLICY = ",".join(AUGMENT_TRANSFORMS)
 RECIPE_MODIFIERS = ("da", "ada", "norecon", "noema")
 CHECKPOINT_FRACTIONS = (0.25, 0.5, 1.0)  # of the budget, where each recipe is scored
 CLASSIFIER_MAX_IMAGES = 10_000  # the classifier trains on at most this many real images
@@ -71,16 +71,21 @@ class Recipe:
     resolution: int
 
 
-def default_recipe(source_size: int) -> Recipe:
-    """What ``artgan run`` trains, at the resolution data.resolution=auto picks on CPUs."""
+def cpu_auto_resolution(source_size: int) -> int:
+    """What data.resolution=auto picks on CPUs for square images of ``source_size``."""
     profile = ImageProfile(1, 1, source_size, source_size, gray_share=0.0, transparent_share=0.0)
-    resolution, _ = auto_resolution(profile, False, DataConfig().cpu_max_resolution)
-    return Recipe("default", TrainConfig(), resolution)
+    return auto_resolution(profile, False, DataConfig().cpu_max_resolution)[0]
 
 
-def default_with_architecture(source_size: int, architecture: str) -> Recipe:
+def default_recipe(source_size: int, num_images: int) -> Recipe:
+    """What ``artgan run`` trains on ``num_images`` images of ``source_size`` on CPUs."""
+    train, _ = TrainConfig().with_augment_for(num_images)
+    return Recipe("default", train, cpu_auto_resolution(source_size))
+
+
+def default_with_architecture(source_size: int, num_images: int, architecture: str) -> Recipe:
     """The default recipe with another architecture (e.g. ``resnet``), for comparison."""
-    default = default_recipe(source_size)
+    default = default_recipe(source_size, num_images)
     train = dataclasses.replace(default.train, architecture=architecture)
     return Recipe(f"default_{architecture}", train, default.resolution)
 
@@ -117,12 +122,12 @@ def _with_field(train: TrainConfig, assignment: str) -> TrainConfig:
     return changed
 
 
-def default_variant(source_size: int, spec: str) -> Recipe:
+def default_variant(source_size: int, num_images: int, spec: str) -> Recipe:
     """The default recipe with the architecture and modifiers of ``spec`` (``parse_variant``):
     ``da`` DiffAugment ``AUGMENT_POLICY`` on every image, ``ada`` the same adaptively,
     ``norecon`` reconstruction_weight 0, ``noema`` ema_kimg 0, ``FIELD=VALUE`` that field."""
     architecture, modifiers = parse_variant(spec)
-    default = default_with_architecture(source_size, architecture)
+    default = default_with_architecture(source_size, num_images, architecture)
     train = default.train
     if "da" in modifiers or "ada" in modifiers:
         train = dataclasses.replace(
@@ -407,9 +412,10 @@ def compare_on(
     with tempfile.TemporaryDirectory() as workdir:
         scorer, facts = build_scorer(images, labels, workdir, EvalConfig(), 0, resolution)
         source_size = images.shape[1]
-        recipes = [default_recipe(source_size), dcgan_reference(resolution)]
-        recipes += [default_with_architecture(source_size, a) for a in also_architectures]
-        recipes += [default_variant(source_size, spec) for spec in also_recipes]
+        count = len(images)
+        recipes = [default_recipe(source_size, count), dcgan_reference(resolution)]
+        recipes += [default_with_architecture(source_size, count, a) for a in also_architectures]
+        recipes += [default_variant(source_size, count, spec) for spec in also_recipes]
         runs = [
             _race(
                 dataset,

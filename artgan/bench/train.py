@@ -263,7 +263,7 @@ def _quality_options(
                 f"--also-recipes {spec!r}: the architecture must be one of "
                 f"{', '.join(SCALING_ARCHITECTURES)}"
             )
-        time_to_quality.default_variant(64, spec)  # names a FIELD=VALUE that does not fit
+        time_to_quality.default_variant(64, 1, spec)  # names a FIELD=VALUE that does not fit
     if not datasets:
         raise ArtganError("--datasets is empty")
     if "emoji" in datasets:

@@ -41,6 +41,12 @@ def fits_in_memory(file_patterns: list[str], feature_spec: dict[str, Any], max_m
     return int(counted) <= limit
 
 
+def count_examples(file_patterns: list[str], at_most: int) -> int:
+    """The examples in the split, counting no further than ``at_most``."""
+    records = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
+    return int(records.take(at_most).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+
+
 def image_dataset(
     file_patterns: list[str],
     feature_spec: dict[str, Any],

@@ -31,10 +31,16 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from artgan import grid
-from artgan.config import DataConfig, TrainConfig, parse_augment_policy
+from artgan.config import (
+    AUTO,
+    SMALL_COLLECTION_IMAGES,
+    DataConfig,
+    TrainConfig,
+    parse_augment_policy,
+)
 from artgan.errors import ArtganError
 from artgan.models import export, networks
-from artgan.models.data.dataset import count_classes, image_dataset
+from artgan.models.data.dataset import count_classes, count_examples, image_dataset
 from artgan.models.training import losses, warm_start
 from artgan.models.training.ema import GeneratorEma, ema_decay
 from artgan.models.training.gan import AdversarialRecipe, AdversarialTrainer
@@ -292,6 +298,11 @@ def run_fn(fn_args) -> None:
     data = DataConfig(**custom.get("data", {}))
     train = TrainConfig(**{**custom.get("train", {}), "train_steps": fn_args.train_steps})
     hardware_strategy(train)  # a multi-worker strategy must exist before the first TF op
+    if train.augment == AUTO:  # not chosen when the pipeline was built
+        train, why = train.with_augment_for(
+            count_examples(fn_args.train_files, SMALL_COLLECTION_IMAGES)
+        )
+        log.info("%s", why)
     feature_spec = tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec()
     num_classes = count_classes(fn_args.train_files, feature_spec) if train.conditional else 0
     if train.conditional and num_classes < 2:
