@@ -25,8 +25,8 @@ ARCHITECTURES = ("conv", "resnet", "dcgan", "fastgan")  # builders: models/netwo
 LOSSES = ("non_saturating", "hinge", "wgan_gp")  # models/training/losses.py
 UPSAMPLING_MODES = ("transposed", "resize")  # conv's up blocks: models/networks/conv.py
 AUGMENT_TRANSFORMS = ("color", "translation", "cutout")  # models/training/augment.py
-# train.augment=auto: DiffAugment (every transform, on every image) for training sets of fewer
-# images than this, none for larger ones (Zhao et al. 2020: the gain is largest below ~10k).
+# train.augment=auto: adaptive DiffAugment (every transform) for training sets of fewer images
+# than this, none for larger ones (Zhao et al. 2020, Karras et al. 2020: most gain below ~10k).
 SMALL_COLLECTION_IMAGES = 10_000
 FEATURE_NETWORKS = ("auto", "inception_2015", "domain_classifier", "contrastive")
 # "section.field" -> the values it may take; validate() and the CLI's choices both read this.
@@ -278,8 +278,9 @@ class TrainConfig:
         if self.augment != AUTO:
             return self, ""
         if num_images >= SMALL_COLLECTION_IMAGES and not self.augment_adaptive:
-            why = f"none (at least {SMALL_COLLECTION_IMAGES} training images"
-            return dataclasses.replace(self, augment=""), f"train.augment=auto: {why}; --augment)"
+            why = f"{num_images} training images, at least {SMALL_COLLECTION_IMAGES}"
+            line = f"train.augment=auto: none ({why}; --augment sets a policy)"
+            return dataclasses.replace(self, augment=""), line
         policy = ",".join(AUGMENT_TRANSFORMS)
         why = (
             f"{num_images} training images, fewer than {SMALL_COLLECTION_IMAGES}"

@@ -51,7 +51,7 @@ def test_step_variants_build_bfloat16_and_xla_steps_without_loss_scaling():
     from artgan.bench import step_speed
     from artgan.config import DataConfig, TrainConfig
 
-    train = dataclasses.replace(TrainConfig(), batch_size=2)
+    train = dataclasses.replace(TrainConfig(), batch_size=2, augment="")
     images = tf.zeros([2, 8, 8, 4])
     for name, variant in step_speed.VARIANTS.items():
         step = step_speed.TimedStep(name, train, DataConfig(resolution=8, channels=4), images)

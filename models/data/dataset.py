@@ -36,9 +36,7 @@ def fits_in_memory(file_patterns: list[str], feature_spec: dict[str, Any], max_m
     as soon as they would not)."""
     per_image = 4 * int(np.prod(feature_spec[IMAGE_KEY].shape))
     limit = max_mib * 2**20 // per_image
-    records = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
-    counted = records.take(limit + 1).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
-    return int(counted) <= limit
+    return count_examples(file_patterns, limit + 1) <= limit
 
 
 def count_examples(file_patterns: list[str], at_most: int) -> int:
