@@ -48,6 +48,24 @@ def export_versions(root, versions) -> dict[int, str]:
     }
 
 
+def export_slow_model(path: str) -> None:
+    """A SavedModel whose Predict spins for seconds: a run that a deadline must cut short."""
+
+    class Slow(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seeds")])
+        def serve(self, seeds):
+            def spin(step, total):
+                return step + 1, total * 0.999 + 1.0
+
+            _, total = tf.while_loop(
+                lambda step, _: step < 100_000_000, spin, (tf.constant(0), tf.constant(0.0))
+            )
+            return {"total": tf.cast(seeds, tf.float32) + total}
+
+    module = Slow()
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+
+
 def push(exported_dir: str, base_path, version: int) -> None:
     """Publishes a version atomically (the Pusher writes saved_model.pb last for the same end)."""
     os.makedirs(base_path, exist_ok=True)

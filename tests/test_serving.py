@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import grpc
 import numpy as np
@@ -18,6 +19,7 @@ from serving_fixtures import (
     MODEL,
     POLL_SECONDS,
     RESOLUTION,
+    export_slow_model,
     export_versions,
     images_and_pngs,
     metadata_request,
@@ -265,6 +267,21 @@ def test_model_failure_is_internal_and_server_keeps_serving(server, stubs, monke
     error = rpc_error(stubs.prediction.Predict, request)
     assert error.code() == grpc.StatusCode.INTERNAL and "boom" in error.details()
     assert stubs.prediction.Predict(predict_request([1]), timeout=30).outputs["png"]
+
+
+def test_a_deadline_cuts_a_run_short_and_other_calls_are_answered_meanwhile(tmp_path):
+    export_slow_model(str(tmp_path / "slow" / "1"))
+    with start_server(str(tmp_path / "slow"), "slow", port=0) as handle:
+        stubs = open_stubs(handle.address)
+        running = stubs.prediction.Predict.future(predict_request([1], model="slow"), timeout=3)
+        started = time.monotonic()
+        statuses = stubs.models.GetModelStatus(status_request("slow"), timeout=10)
+        assert statuses.model_version_status[0].state == AVAILABLE
+        assert time.monotonic() - started < 2 and not running.done()
+        with pytest.raises(grpc.RpcError) as caught:
+            running.result()
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        stubs.channel.close()
 
 
 def test_a_busy_port_is_an_error(server):

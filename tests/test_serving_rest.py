@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from serving_fixtures import (
     AVAILABLE,
     LATENT_DIM,
@@ -18,6 +17,7 @@ from serving_fixtures import (
     MODEL,
     POLL_SECONDS,
     RESOLUTION,
+    export_slow_model,
     export_versions,
     images_and_pngs,
     open_stubs,
@@ -384,24 +384,6 @@ def test_cors_preflight_and_headers_when_enabled(model_config):
         assert headers["Access-Control-Allow-Headers"] == "Content-Type"
         _, headers, _ = call(handle.rest, "POST", PREDICT, {"instances": [1]})
         assert headers["Access-Control-Allow-Origin"] == "*"
-
-
-def export_slow_model(path: str) -> None:
-    """A SavedModel whose Predict spins for seconds: a run that a deadline must cut short."""
-
-    class Slow(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seeds")])
-        def serve(self, seeds):
-            def spin(step, total):
-                return step + 1, total * 0.999 + 1.0
-
-            _, total = tf.while_loop(
-                lambda step, _: step < 100_000_000, spin, (tf.constant(0), tf.constant(0.0))
-            )
-            return {"total": tf.cast(seeds, tf.float32) + total}
-
-    module = Slow()
-    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
 
 
 def test_rest_timeout_is_deadline_exceeded(tmp_path):
