@@ -183,7 +183,7 @@ class TrainConfig:
     loss: str = "non_saturating"  # non_saturating | hinge | wgan_gp (models/training/losses.py)
     # DiffAugment policy: any of "color,translation,cutout" on every image; "" for none; auto:
     # all three, adaptively (augment_adaptive), for training sets under SMALL_COLLECTION_IMAGES
-    # images, else none. The digits after 200 s: FD 11.5 adaptive, 19.8 on every image, 9.9
+    # images, else none. The digits after 200 s: FD 11.5 adaptive, 15-20 on every image, 9.9
     # none; the emoji after 1,200 s: 171 on every image, 205 none; after 1,800 s: 135
     # adaptive (`artgan bench train`, README).
     augment: str = AUTO
