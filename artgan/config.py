@@ -28,6 +28,7 @@ AUGMENT_TRANSFORMS = ("color", "translation", "cutout")  # models/training/augme
 # train.augment=auto: adaptive DiffAugment (every transform) for training sets of fewer images
 # than this, none for larger ones (Zhao et al. 2020, Karras et al. 2020: most gain below ~10k).
 SMALL_COLLECTION_IMAGES = 10_000
+ALL_AUGMENT = ",".join(AUGMENT_TRANSFORMS)  # the policy of every transform
 FEATURE_NETWORKS = ("auto", "inception_2015", "domain_classifier", "contrastive")
 # "section.field" -> the values it may take; validate() and the CLI's choices both read this.
 CHOICES: dict[str, tuple] = {
@@ -182,10 +183,10 @@ class TrainConfig:
     architecture: str = "conv"  # conv | resnet | dcgan | fastgan (models/networks/)
     loss: str = "non_saturating"  # non_saturating | hinge | wgan_gp (models/training/losses.py)
     # DiffAugment policy: any of "color,translation,cutout" on every image; "" for none; auto:
-    # all three, adaptively (augment_adaptive), for training sets under SMALL_COLLECTION_IMAGES
-    # images, else none. The digits after 200 s: FD 11.5 adaptive, 15-20 on every image, 9.9
-    # none; the emoji after 1,200 s: 171 on every image, 205 none; after 1,800 s: 135
-    # adaptive (`artgan bench train`, README).
+    # all three, adaptively (augment_adaptive), for training sets under 10,000 images
+    # (SMALL_COLLECTION_IMAGES), else none. The digits after 200 s: FD 11.5 adaptive, 15-20
+    # on every image, 9.9 none; the emoji after 1,200 s: 171 on every image, 205 none; after
+    # 1,800 s: 135 adaptive (`artgan bench train`, README).
     augment: str = AUTO
     # Adaptive augmentation (ADA): each transform of `augment` hits each image with a probability
     # steered so that the share of real images D calls real, E[sign(D(real))], stays near
@@ -282,7 +283,7 @@ class TrainConfig:
             why = f"{num_images} training images, at least {SMALL_COLLECTION_IMAGES}"
             line = f"train.augment=auto: none ({why}; --augment sets a policy)"
             return dataclasses.replace(self, augment=""), line
-        policy = ",".join(AUGMENT_TRANSFORMS)
+        policy = ALL_AUGMENT
         why = (
             f"{num_images} training images, fewer than {SMALL_COLLECTION_IMAGES}"
             if num_images < SMALL_COLLECTION_IMAGES

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from artgan import alpha, datasets, grid
 from artgan.components.image_example_gen.profile import ImageProfile
-from artgan.config import AUGMENT_TRANSFORMS, DataConfig, EvalConfig, TrainConfig
+from artgan.config import ALL_AUGMENT, DataConfig, EvalConfig, TrainConfig
 from artgan.contract import IMAGES_OUTPUT
 from artgan.errors import ArtganError
 from artgan.models import export, networks
@@ -58,7 +58,6 @@ FOLDER_DATASETS = ("emoji",)  # read from a folder given on the command line
 # Variants of the default recipe (``--also-recipes ARCH+MODIFIER...``): DiffAugment on every
 # image, adaptive (ADA), without the discriminator's reconstruction loss, or sampled from the
 # raw generator rather than its EMA (whose half-life, ema_kimg, can be most of a short run).
-AUGMENT_POLICY = ",".join(AUGMENT_TRANSFORMS)
 RECIPE_MODIFIERS = ("da", "ada", "norecon", "noema")
 CHECKPOINT_FRACTIONS = (0.25, 0.5, 1.0)  # of the budget, where each recipe is scored
 CLASSIFIER_MAX_IMAGES = 10_000  # the classifier trains on at most this many real images
@@ -124,15 +123,13 @@ def _with_field(train: TrainConfig, assignment: str) -> TrainConfig:
 
 def default_variant(source_size: int, num_images: int, spec: str) -> Recipe:
     """The default recipe with the architecture and modifiers of ``spec`` (``parse_variant``):
-    ``da`` DiffAugment ``AUGMENT_POLICY`` on every image, ``ada`` the same adaptively,
+    ``da`` DiffAugment ``ALL_AUGMENT`` on every image, ``ada`` the same adaptively,
     ``norecon`` reconstruction_weight 0, ``noema`` ema_kimg 0, ``FIELD=VALUE`` that field."""
     architecture, modifiers = parse_variant(spec)
     default = default_with_architecture(source_size, num_images, architecture)
     train = default.train
     if "da" in modifiers or "ada" in modifiers:
-        train = dataclasses.replace(
-            train, augment=AUGMENT_POLICY, augment_adaptive="ada" in modifiers
-        )
+        train = dataclasses.replace(train, augment=ALL_AUGMENT, augment_adaptive="ada" in modifiers)
     if "norecon" in modifiers:
         train = dataclasses.replace(train, reconstruction_weight=0.0)
     if "noema" in modifiers:

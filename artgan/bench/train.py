@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from artgan.bench import multi_worker, step_speed, time_to_quality
-from artgan.config import DataConfig, TrainConfig
+from artgan.config import ALL_AUGMENT, DataConfig, TrainConfig
 from artgan.errors import ArtganError
 from artgan.models import networks
 from artgan.models.training.ema import GeneratorEma, ema_decay
@@ -106,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         help="comma-separated ARCHITECTURE[+da|+ada][+norecon][+noema][+FIELD=VALUE]: also "
         "train the default recipe with that architecture, DiffAugment "
-        f"{time_to_quality.AUGMENT_POLICY} on every image (da) or adaptive (ada), without D's "
+        f"{ALL_AUGMENT} on every image (da) or adaptive (ada), without D's "
         "reconstruction loss (norecon), sampled from the raw generator instead of its EMA "
         "(noema), with a TrainConfig field set (FIELD=VALUE), e.g. "
         "fastgan+ada,conv+batch_size=32",
