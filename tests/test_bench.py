@@ -42,21 +42,26 @@ def test_bench_train_step_speed_times_each_variant_with_finite_losses(tmp_path):
     assert all(result["samples_finite"].values())
 
 
-def test_step_variants_build_bfloat16_and_xla_steps_without_loss_scaling():
-    import dataclasses
-
+def test_step_variants_build_bfloat16_xla_and_augmentation_steps_without_loss_scaling():
     import keras
     import tensorflow as tf
 
     from artgan.bench import step_speed
-    from artgan.config import DataConfig, TrainConfig
+    from artgan.config import ALL_AUGMENT, DataConfig, TrainConfig
 
-    train = dataclasses.replace(TrainConfig(), batch_size=2, augment="")
+    train, _ = TrainConfig(batch_size=2).with_augment_for(step_speed.COLLECTION_IMAGES)
+    assert train.augment_adaptive  # the default step on the emoji is adaptive
     images = tf.zeros([2, 8, 8, 4])
     for name, variant in step_speed.VARIANTS.items():
         step = step_speed.TimedStep(name, train, DataConfig(resolution=8, channels=4), images)
         assert keras.mixed_precision.global_policy().name == "float32"  # restored
         assert step.trainer.jit_compile == (variant.jit_compile == "on")
+        policy = step.trainer.recipe.augment_policy
+        adaptive = step.trainer.augment_probability is not None
+        expected = {"auto": (True, True), "none": (False, False), "all": (True, False)}
+        assert (bool(policy), adaptive) == expected[variant.augment], name
+        if variant.augment == "all":
+            assert ",".join(policy) == ALL_AUGMENT
         compute = {layer.dtype_policy.compute_dtype for layer in step.trainer.generator.layers}
         assert ("bfloat16" in compute) == (variant.policy == "mixed_bfloat16")
         assert {v.dtype for v in step.trainer.generator.trainable_variables} == {"float32"}

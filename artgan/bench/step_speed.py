@@ -1,12 +1,15 @@
-"""Step speed: images/s of the default training step in float32, bfloat16, XLA and both.
+"""Step speed: images/s of the default training step in float32, bfloat16, XLA and both, and
+in float32 without augmentation or with DiffAugment on every image.
 
 The step is the one ``artgan run`` trains for an unlabelled folder of RGBA art at the size
 ``data.resolution=auto`` picks on CPUs (``DataConfig.cpu_max_resolution``): ``TrainConfig``'s
 defaults (architecture, batch size, loss, lazy R1, generator EMA, and the DiffAugment
-train.augment=auto picks for a collection of that size) on random images in memory, so
-the input pipeline is not measured. Each variant builds fresh networks under its Keras
-mixed-precision policy (process-global, so it is set around everything the variant does and
-restored after) and its ``TrainConfig.jit_compile``. ``mixed_bfloat16`` needs no loss scaling:
+train.augment=auto picks for a collection of that size) on random images in memory, so the input
+pipeline is not measured. Each variant builds fresh networks under its Keras mixed-precision
+policy (process-global, so it is set around everything the variant does and restored after), its
+``TrainConfig.jit_compile`` and its augmentation: ``auto`` (the default's adaptive augmentation,
+which computes every transform for every image whatever its probability), ``none`` or ``all``
+(``ALL_AUGMENT`` on every image, not adaptive). ``mixed_bfloat16`` needs no loss scaling:
 bfloat16 has float32's exponent range (the trainer wraps its optimisers in a LossScaleOptimizer
 for ``mixed_float16`` only); outputs, losses and variables stay float32.
 
@@ -29,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from artgan.config import DataConfig, TrainConfig
+from artgan.config import ALL_AUGMENT, DataConfig, TrainConfig
 from artgan.errors import ArtganError
 from artgan.models import networks
 from artgan.models.training import trainer
@@ -44,6 +47,16 @@ CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo: bfloat16 arithmet
 class Variant:
     policy: str  # the keras.mixed_precision policy the networks are built and trained under
     jit_compile: str  # TrainConfig.jit_compile
+    augment: str = "auto"  # auto: the default's; none; all: ALL_AUGMENT on every image
+
+    def train_config(self, train: TrainConfig) -> TrainConfig:
+        """``train`` (the default step's config) with this variant's XLA and augmentation."""
+        train = dataclasses.replace(train, jit_compile=self.jit_compile)
+        if self.augment == "none":
+            return dataclasses.replace(train, augment="", augment_adaptive=False)
+        if self.augment == "all":
+            return dataclasses.replace(train, augment=ALL_AUGMENT, augment_adaptive=False)
+        return train
 
 
 VARIANTS = {
@@ -51,6 +64,8 @@ VARIANTS = {
     "bfloat16": Variant("mixed_bfloat16", "off"),
     "xla": Variant("float32", "on"),
     "bfloat16_xla": Variant("mixed_bfloat16", "on"),
+    "no_augment": Variant("float32", "off", "none"),
+    "augment_all": Variant("float32", "off", "all"),
 }
 
 
@@ -88,7 +103,7 @@ class TimedStep:
     def __init__(self, name: str, train: TrainConfig, data: DataConfig, images: tf.Tensor):
         self.name = name
         self.variant = VARIANTS[name]
-        self.train = dataclasses.replace(train, jit_compile=self.variant.jit_compile)
+        self.train = self.variant.train_config(train)
         self.images = images
         self.seconds = 0.0
         self.steps = 0
@@ -173,6 +188,7 @@ def step_speed(
         "channels": CHANNELS,
         "batch_size": batch_size,
         "r1_interval": train.r1_interval,
+        "default_augment": {"policy": train.augment, "adaptive": train.augment_adaptive},
         "devices": [d.name for d in tf.config.list_physical_devices()],
         "cpu_bf16_flags": sorted(cpu_flags() & set(CPU_BF16_FLAGS)),
         "variants": {name: dataclasses.asdict(VARIANTS[name]) for name in variants},

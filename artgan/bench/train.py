@@ -6,7 +6,8 @@ the two loops in rounds so that a busy machine slows both alike. Our step includ
 generator EMA update.
 
 Step speed (``step_speed.py``): images/s of the default 64x64 RGBA training step in float32,
-mixed bfloat16, with XLA and with both, alternating in rounds.
+mixed bfloat16, with XLA and with both, and in float32 without augmentation or with DiffAugment
+on every image, alternating in rounds.
 
 Time to quality (``time_to_quality.py``): the default recipe and the DCGAN reference trained for
 the same wall-clock budget on each data set, scored by the evaluator's feature network; sample
