@@ -16,8 +16,9 @@ POLICY = ("translation", "cutout")
 
 
 def test_probability_rises_while_d_calls_most_reals_real_and_falls_otherwise():
-    steering = ada.AdaptiveAugment(POLICY, target=0.6, batch_size=64)
-    step = 64 * ada.ADJUST_EVERY_STEPS / (ada.SPEED_KIMG * 1000)
+    speed_kimg = TrainConfig().ada_speed_kimg
+    steering = ada.AdaptiveAugment(POLICY, target=0.6, batch_size=64, speed_kimg=speed_kimg)
+    step = 64 * ada.ADJUST_EVERY_STEPS / (speed_kimg * 1000)
     for _ in range(3):
         steering.accumulate(tf.constant([64.0, 64.0]))  # every real image scored real
         steering.adjust()

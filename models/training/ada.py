@@ -15,7 +15,6 @@ import tensorflow as tf
 from artgan.models.training import augment
 
 ADJUST_EVERY_STEPS = 4  # ADA's interval: p moves after this many steps' statistics
-SPEED_KIMG = 100.0  # p can go from 0 to 1 in this many thousand images
 
 
 class AdaptiveAugment:
@@ -26,7 +25,7 @@ class AdaptiveAugment:
         policy: tuple[str, ...],
         target: float,
         batch_size: int,
-        speed_kimg: float = SPEED_KIMG,
+        speed_kimg: float,
         adjust_every_steps: int = ADJUST_EVERY_STEPS,
     ):
         self.policy = policy

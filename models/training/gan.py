@@ -17,6 +17,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from artgan.config import TrainConfig
 from artgan.models.training import ada, augment, losses
 
 
@@ -27,6 +28,7 @@ class AdversarialRecipe:
     # None: the policy hits every image; a number: ADA, steering the probability so that
     # E[sign(D(real))] stays near this target (ada.py).
     augment_target: float | None = None
+    augment_speed_kimg: float = TrainConfig.ada_speed_kimg  # ADA's speed (ada.py)
     r1_gamma: float = 0.0  # 0 disables R1
     r1_interval: int = 16  # lazy R1: every k steps, scaled by k
     # True: G and D gradients from one forward pass (the TensorFlow DCGAN tutorial's update);
@@ -67,7 +69,12 @@ class AdversarialTrainer:
         self.conditional = len(generator.inputs) == 2
         self.reconstructs = len(discriminator.outputs) == 2
         self.adaptive_augment = (
-            ada.AdaptiveAugment(recipe.augment_policy, recipe.augment_target, global_batch_size)
+            ada.AdaptiveAugment(
+                recipe.augment_policy,
+                recipe.augment_target,
+                global_batch_size,
+                recipe.augment_speed_kimg,
+            )
             if recipe.augment_policy and recipe.augment_target is not None
             else None
         )

@@ -88,6 +88,7 @@ def _recipe(train: TrainConfig) -> AdversarialRecipe:
         loss=losses.LOSSES[train.loss],
         augment_policy=parse_augment_policy(train.augment),
         augment_target=train.ada_target if train.augment_adaptive else None,
+        augment_speed_kimg=train.ada_speed_kimg,
         r1_gamma=train.r1_gamma,
         r1_interval=train.r1_interval,
         simultaneous=train.simultaneous_updates,
