@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -86,7 +87,9 @@ def test_conv_blocks_carry_a_shortcut_around_each_convolution(resolution):
     assert abs(logits[0, 0] - logits[1, 0]) > 1e-3
 
 
-@pytest.mark.parametrize(("upsampling", "checkerboard"), [("transposed", True), ("resize", False)])
+@pytest.mark.parametrize(
+    ("upsampling", "checkerboard"), [("transposed", True), ("resize", False), ("bilinear", False)]
+)
 def test_resize_up_blocks_cannot_draw_a_checkerboard(upsampling, checkerboard):
     from artgan.models.networks.conv import up_block
 
@@ -98,6 +101,19 @@ def test_resize_up_blocks_cannot_draw_a_checkerboard(upsampling, checkerboard):
     # A 4x4 stride-2 transposed convolution weighs even and odd pixels differently, so even a
     # flat input comes out as a checkerboard; resize + 3x3 convolution keeps it flat.
     assert (spread > 1e-3) == checkerboard
+
+
+@pytest.mark.parametrize(("upsampling", "spread_pixels"), [("resize", 4), ("bilinear", 16)])
+def test_bilinear_up_blocks_spread_a_pixel_where_nearest_copies_it(upsampling, spread_pixels):
+    from artgan.models.networks.conv import up_block
+
+    flat = keras.Input(shape=(8, 8, 1))
+    block = keras.Model(flat, up_block(flat, 4, upsampling))
+    resize = next(layer for layer in block.layers if isinstance(layer, keras.layers.UpSampling2D))
+    spike = np.zeros([1, 8, 8, 1], np.float32)
+    spike[0, 4, 4, 0] = 1.0
+    upsampled = keras.Model(flat, resize.output)(spike).numpy()
+    assert int((upsampled > 1e-6).sum()) == spread_pixels  # 2x2 copies, or a 4x4 tent
 
 
 def test_conv_generator_with_resize_upsampling_has_no_transposed_convolutions():

@@ -1,15 +1,16 @@
 """``conv``: the default generator/discriminator pair, which scales.
 
-``conv``'s generator maps a latent vector to a 4x4 feature map and doubles the size per
-residual up block until the configured resolution; the discriminator mirrors it with residual
-down blocks. Each block is one convolution plus a 1x1 shortcut of the resampled input, so it
-costs little more than a plain DCGAN (issue 5, Fashion-MNIST at 32x32 for 300 s: FD 51 with the
+``conv``'s generator maps a latent vector to a 4x4 feature map and doubles the size per residual
+up block until the configured resolution; the discriminator mirrors it with residual down
+blocks. Each block is one convolution plus a 1x1 shortcut of the resampled input, so it costs
+little more than a plain DCGAN (issue 5, Fashion-MNIST at 32x32 for 300 s: FD 51 with the
 shortcuts on two seeds; 57 and 72 without them). The generator's up blocks are a
 nearest-neighbour resize and a 3x3 convolution, which cannot draw a checkerboard
-(``TrainConfig.generator_upsampling``; ``"transposed"``: DCGAN's 4x4 transposed convolution,
-the default until 2026-12-06); the discriminator's down blocks are 4x4 strided convolutions. The
-discriminator is regularised by R1 (``TrainConfig.r1_gamma``) rather than spectral norm, as in
-StyleGAN2. Images are in [-1, 1] (tanh), NHWC.
+(``TrainConfig.generator_upsampling``; ``"transposed"``: DCGAN's 4x4 transposed convolution, the
+default until 2026-12-06; ``"bilinear"``: a bilinear resize, smoother still); the
+discriminator's down blocks are 4x4 strided convolutions. The discriminator is regularised by R1
+(``TrainConfig.r1_gamma``) rather than spectral norm, as in StyleGAN2. Images are in [-1, 1]
+(tanh), NHWC.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ _RESIDUAL_SCALE = 0.5**0.5  # keeps the variance of main + shortcut that of one 
 
 def up_block(x, filters: int, upsampling: str = "transposed"):
     """2x upsampling: a 4x4 transposed conv (or, with ``resize``, a nearest-neighbour resize
-    and a 3x3 conv), plus a 1x1 shortcut of the upsampled input."""
-    upsampled = layers.UpSampling2D()(x)
-    if upsampling == "resize":
+    and a 3x3 conv; with ``bilinear``, a bilinear resize and a 3x3 conv), plus a 1x1 shortcut
+    of the upsampled input."""
+    interpolation = "bilinear" if upsampling == "bilinear" else "nearest"
+    upsampled = layers.UpSampling2D(interpolation=interpolation)(x)
+    if upsampling in ("resize", "bilinear"):
         main = layers.Conv2D(filters, 3, padding="same", use_bias=False)(upsampled)
     else:
         main = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
