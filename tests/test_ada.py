@@ -66,7 +66,7 @@ def test_the_trainer_steers_the_probability_from_d_on_real_images(logit, rises):
     generator = keras.Model(
         latents, keras.layers.Reshape([8, 8, 1])(keras.layers.Dense(64)(latents))
     )
-    recipe = AdversarialRecipe(augment_policy=POLICY, augment_target=0.6)
+    recipe = AdversarialRecipe(augment_policy=POLICY, augment_target=0.6, augment_speed_kimg=10.0)
     trainer = AdversarialTrainer(
         tf.distribute.get_strategy(),
         generator,
@@ -83,7 +83,8 @@ def test_the_trainer_steers_the_probability_from_d_on_real_images(logit, rises):
     probability = float(trainer.augment_probability)
     assert (probability > 0.0) == rises
     if rises:
-        assert probability == pytest.approx(2 * 8 * ada.ADJUST_EVERY_STEPS / 100_000)
+        # two adjustments of 8 images x 4 steps each, at 0 -> 1 in 10,000 images
+        assert probability == pytest.approx(2 * 8 * ada.ADJUST_EVERY_STEPS / 10_000)
 
 
 def test_adaptive_augmentation_needs_a_policy_and_a_target_in_range():
@@ -91,4 +92,6 @@ def test_adaptive_augmentation_needs_a_policy_and_a_target_in_range():
         TrainConfig(augment="", augment_adaptive=True).validate()
     with pytest.raises(ArtganError, match="train.ada_target"):
         TrainConfig(augment="cutout", augment_adaptive=True, ada_target=1.5).validate()
+    with pytest.raises(ArtganError, match="train.ada_speed_kimg"):
+        TrainConfig(augment="cutout", augment_adaptive=True, ada_speed_kimg=0.0).validate()
     TrainConfig(augment="translation,cutout", augment_adaptive=True).validate()
