@@ -43,6 +43,7 @@ for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver"))
 webdriver = pytest.importorskip(
     "selenium.webdriver", reason="the Python package selenium is missing (pip install selenium)"
 )
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -117,7 +118,10 @@ def browser():
 
 
 def wait(driver, condition, message: str):
-    return WebDriverWait(driver, WAIT_S).until(lambda _: condition(), message)
+    """Polls until condition() is truthy; an element the page re-rendered meanwhile is retried."""
+    return WebDriverWait(driver, WAIT_S, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda _: condition(), message
+    )
 
 
 def grid_sources(driver) -> list[str] | None:
@@ -225,7 +229,11 @@ def test_the_gallery_in_a_browser(server, browser):
     print(f"screenshot: {screenshot}")
 
     # Another version: other weights, other images.
-    Select(browser.find_element(By.ID, "version")).select_by_value("1")
+    def pick_version_1():
+        Select(browser.find_element(By.ID, "version")).select_by_value("1")
+        return True
+
+    wait(browser, pick_version_1, "version 1 could not be picked")
     wait(browser, lambda: served_version(browser) == "1", "version 1 was not shown")
     version_1 = grid_changed(browser, sources)
     assert len(set(version_1)) == 16

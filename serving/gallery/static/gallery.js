@@ -73,11 +73,14 @@ function renderServed() {
 function renderVersionOptions() {
   const select = $("version");
   const wanted = state.choice.kind === "version" ? String(state.choice.value) : "latest";
-  select.innerHTML = "";
-  const latest = new Option(`latest${state.available.length ? ` (${state.available[0]})` : ""}`, "latest");
-  select.add(latest);
-  for (const version of state.available) select.add(new Option(String(version), String(version)));
-  if (state.choice.kind === "label") select.add(new Option(choiceText(state.choice), "label"));
+  const options = [[`latest${state.available.length ? ` (${state.available[0]})` : ""}`, "latest"]];
+  for (const version of state.available) options.push([String(version), String(version)]);
+  if (state.choice.kind === "label") options.push([choiceText(state.choice), "label"]);
+  // Rebuilt only when the list changed: the poll must not close a dropdown the user has open.
+  const current = [...select.options].map((option) => [option.text, option.value]);
+  if (JSON.stringify(current) !== JSON.stringify(options)) {
+    select.replaceChildren(...options.map(([text, value]) => new Option(text, value)));
+  }
   select.value = state.choice.kind === "label" ? "label" : wanted;
 }
 
