@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from artgan.cli import main
+from artgan.config import EvalConfig
 
 
 def test_bench_train_writes_throughput_of_both_loops(tmp_path):
@@ -351,3 +352,31 @@ def test_bench_train_workers_names_a_flag_that_cannot_work(tmp_path, capsys, fla
     assert main(argv) != 0
     assert message in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
+
+
+def test_time_to_quality_scores_with_the_evaluators_choice_and_keeps_a_refused_classifier(
+    tmp_path,
+):
+    from artgan.bench import time_to_quality
+
+    images, labels = time_to_quality.load_dataset("digits")
+    images, labels = images[:400], labels[:400]
+    # A classifier that cannot reach accuracy 1.0 in one epoch: auto falls back, as on the emoji.
+    config = EvalConfig(min_classifier_accuracy=1.0, classifier_epochs=1, contrastive_epochs=1)
+    scorers, facts = time_to_quality.build_scorers(images, labels, str(tmp_path), config, 0)
+    assert [s.network.name for s in scorers] == ["contrastive", "domain_classifier"]
+    assert facts["feature_network"] == "contrastive"
+    assert "below eval.min_classifier_accuracy" in facts["fallback_reason"]
+    assert facts["classifier_heldout_accuracy"] < 1.0
+    assert facts["fd_floor_train_vs_heldout"] == scorers[0].reference.fid_floor
+    assert facts["second_opinion_floors"]["domain_classifier"] > 0
+
+    recipes = [time_to_quality.default_recipe(8, 400), time_to_quality.dcgan_reference()]
+    race = time_to_quality.race(
+        "digits", recipes, images, labels, 0, scorers, 1.0, 0.5, 200, str(tmp_path)
+    )
+    for recipe in race["recipes"].values():
+        final = recipe["curve"][-1]
+        assert set(final["second_opinion"]) == {"domain_classifier"}
+        assert final["second_opinion"]["domain_classifier"] != final["fd"]  # another space
+        assert recipe["final_second_opinion"] == final["second_opinion"]

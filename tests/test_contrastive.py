@@ -107,6 +107,8 @@ def test_auto_falls_back_to_contrastive_below_the_minimum_and_says_why(digits, c
     chosen = train_feature_network(*digits, settings("auto", 1.0))
     assert chosen.network.name == "contrastive"
     assert chosen.refused_classifier_accuracy < 1.0
+    assert chosen.refused_classifier.name == "domain_classifier"
+    assert chosen.refused_classifier.heldout_accuracy == chosen.refused_classifier_accuracy
     assert "below eval.min_classifier_accuracy 1" in chosen.fallback_reason
     assert "--feature-network domain_classifier" in caplog.text
 

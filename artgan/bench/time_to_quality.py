@@ -4,9 +4,11 @@ The recipes train on the same real images in one process, alternating in short s
 busy machine slows both alike; each is charged only its own training time (not sampling and
 scoring, nor one warm-up step that traces the step functions). At set fractions of the budget
 each is scored like the evaluator scores a pipeline model: its exported ``serving_default``
-draw (labels from the seeds for a class-conditional model) goes through a domain classifier
-trained on the real images, and the Fréchet distance to a held-out real split is reported,
-with the real-vs-real floor.
+draw (labels from the seeds for a class-conditional model) goes through the feature network the
+evaluator would choose (``eval.feature_network`` auto: the domain classifier trained on the real
+images' labels when it reaches ``min_classifier_accuracy``, else the contrastive network trained
+on the images), and the Fréchet distance to a held-out real split is reported, with the
+real-vs-real floor. A classifier auto refused still scores every sample as a second opinion.
 
 The recipes may train at different resolutions (the reference on the 28x28 data sets is the
 tutorial's 28x28 network), so every image is scored at its data set's ``SCORE_RESOLUTIONS``
@@ -36,13 +38,13 @@ from artgan.contract import IMAGES_OUTPUT
 from artgan.errors import ArtganError
 from artgan.models import export, networks
 from artgan.models.metrics import scores
-from artgan.models.metrics.domain_classifier import export_classifier, train_domain_classifier
+from artgan.models.metrics.domain_classifier import export_classifier
 from artgan.models.metrics.evaluation import RealReference, score_images
 from artgan.models.metrics.feature_network import (
-    DOMAIN_CLASSIFIER,
     FeatureNetwork,
     open_feature_network,
 )
+from artgan.models.metrics.network_choice import NetworkSettings, train_feature_network
 from artgan.models.training import trainer
 from artgan.models.training.ema import GeneratorEma, ema_decay
 from artgan.models.training.strategy import hardware_strategy
@@ -342,39 +344,61 @@ def scorer_for(
     return Scorer(network, reference, config, resolution)
 
 
-def build_scorer(
+def build_scorers(
     images: np.ndarray,
     labels: np.ndarray,
     workdir: str,
     config: EvalConfig,
     seed: int,
     resolution: int = SCORE_RESOLUTION,
-) -> tuple[Scorer, dict]:
-    """Trains the domain classifier on a train split and references the held-out split."""
+) -> tuple[list[Scorer], dict]:
+    """The evaluator's feature network (``config.feature_network``, auto: the domain classifier
+    when it reaches ``min_classifier_accuracy``, else the contrastive network), trained on a
+    train split and referencing the held-out split; first in the list. A classifier that auto
+    refused follows as a second opinion."""
     eval_index, train_index = heldout_split(len(images), seed)
     real = as_uint8(resized(images, resolution))
-    classifier = train_domain_classifier(
+    settings = NetworkSettings(
+        choice=config.feature_network,
+        min_classifier_accuracy=config.min_classifier_accuracy,
+        classifier_epochs=config.classifier_epochs,
+        contrastive_epochs=config.contrastive_epochs,
+        seed=seed,
+    )
+    chosen = train_feature_network(
         real[train_index][:CLASSIFIER_MAX_IMAGES],
         labels[train_index][:CLASSIFIER_MAX_IMAGES],
         real[eval_index],
         labels[eval_index],
-        epochs=config.classifier_epochs,
-        seed=seed,
+        settings,
     )
-    network = open_feature_network(
-        DOMAIN_CLASSIFIER,
-        classifier_dir=export_classifier(classifier, os.path.join(workdir, "classifier")),
-        heldout_accuracy=classifier.heldout_accuracy,
-    )
-    scorer = scorer_for(network, real, eval_index, train_index, config, resolution)
+    trained = [chosen.network] + ([chosen.refused_classifier] if chosen.refused_classifier else [])
+    scorers = []
+    for network in trained:
+        opened = open_feature_network(
+            network.name,
+            classifier_dir=export_classifier(network, os.path.join(workdir, network.name)),
+            heldout_accuracy=network.heldout_accuracy,
+        )
+        scorers.append(scorer_for(opened, real, eval_index, train_index, config, resolution))
     facts = {
         "real_images": len(images),
         "heldout_images": len(eval_index),
-        "classifier_heldout_accuracy": classifier.heldout_accuracy,
-        "fd_floor_train_vs_heldout": scorer.reference.fid_floor,
+        "feature_network": chosen.network.name,
+        "fallback_reason": chosen.fallback_reason,
+        "classifier_heldout_accuracy": (
+            chosen.refused_classifier_accuracy
+            if chosen.refused_classifier
+            else chosen.network.heldout_accuracy
+        ),
+        "contrastive_view_match": chosen.network.view_match,
+        "fd_floor_train_vs_heldout": scorers[0].reference.fid_floor,
+        "second_opinion_floors": {
+            scorer.network.name: scorer.reference.fid_floor for scorer in scorers[1:]
+        },
         "score_resolution": resolution,
     }
-    return scorer, facts
+    return scorers, facts
 
 
 def _grid_path(grids_dir: str, dataset: str, recipe: str, seed: int, when: str = "") -> str:
@@ -407,20 +431,20 @@ def compare_on(
     images, labels = images_and_labels or load_dataset(dataset, folder)
     resolution = SCORE_RESOLUTIONS.get(dataset, SCORE_RESOLUTION)
     with tempfile.TemporaryDirectory() as workdir:
-        scorer, facts = build_scorer(images, labels, workdir, EvalConfig(), 0, resolution)
+        scorers, facts = build_scorers(images, labels, workdir, EvalConfig(), 0, resolution)
         source_size = images.shape[1]
         count = len(images)
         recipes = [default_recipe(source_size, count), dcgan_reference(resolution)]
         recipes += [default_with_architecture(source_size, count, a) for a in also_architectures]
         recipes += [default_variant(source_size, count, spec) for spec in also_recipes]
         runs = [
-            _race(
+            race(
                 dataset,
                 recipes,
                 images,
                 labels,
                 seed,
-                scorer,
+                scorers,
                 budget_seconds,
                 slice_seconds,
                 num_samples,
@@ -443,19 +467,21 @@ def compare_on(
     }
 
 
-def _race(
+def race(
     dataset: str,
     recipes: list[Recipe],
     images: np.ndarray,
     labels: np.ndarray,
     seed: int,
-    scorer: Scorer,
+    scorers: list[Scorer],
     budget_seconds: float,
     slice_seconds: float,
     num_samples: int,
     grids_dir: str,
 ) -> dict:
-    """One training seed: every recipe trained in turns to the budget, scored on the way."""
+    """One training seed: every recipe trained in turns to the budget, scored on the way by
+    ``scorers[0]`` (``fd``) and each other scorer (``second_opinion``, FD by network)."""
+    scorer = scorers[0]
     runs = [TimedTraining(recipe, images, labels, seed) for recipe in recipes]
     for run in runs:
         run.warm_up()
@@ -469,7 +495,10 @@ def _race(
                     run.train_for(min(slice_seconds, target - run.seconds))
         for run in runs:
             point = {"train_seconds": run.seconds, "steps": run.steps, **run.facts()}
-            point.update(scorer.fd(run.sample(sample_seeds, scorer.resolution)))
+            samples = run.sample(sample_seeds, scorer.resolution)
+            point.update(scorer.fd(samples))
+            if scorers[1:]:
+                point["second_opinion"] = {s.network.name: s.fd(samples)["fd"] for s in scorers[1:]}
             if fraction < 1.0:
                 when = f"{round(fraction * 100)}pct"
                 point["grid"] = _grid_path(grids_dir, dataset, run.recipe.name, seed, when)
@@ -498,6 +527,7 @@ def _race(
             "images_per_second": run.steps * run.images_per_step / run.seconds,
             "curve": curves[run.recipe.name],
             "final_fd": curves[run.recipe.name][-1]["fd"],
+            "final_second_opinion": curves[run.recipe.name][-1].get("second_opinion", {}),
             "grid": path,
         }
     recipes_out = result["recipes"]

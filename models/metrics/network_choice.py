@@ -34,6 +34,8 @@ class ChosenNetwork:
     # Why auto fell back to the contrastive network ("" when it did not).
     fallback_reason: str = ""
     refused_classifier_accuracy: float | None = None
+    # The classifier auto trained and refused, kept for a second opinion (benchmarks).
+    refused_classifier: TrainedClassifier | None = None
 
 
 def _has_labels(labels: np.ndarray | None) -> bool:
@@ -49,11 +51,12 @@ def train_feature_network(
 ) -> ChosenNetwork:
     """Trains the network ``settings.choice`` asks for on RGB(or grey) uint8 images."""
 
-    def contrastive(reason: str = "", refused: float | None = None) -> ChosenNetwork:
+    def contrastive(reason: str = "", refused: TrainedClassifier | None = None) -> ChosenNetwork:
         network = train_contrastive(
             train_images, eval_images, settings.contrastive_epochs, settings.seed
         )
-        return ChosenNetwork(network, reason, refused)
+        accuracy = refused.heldout_accuracy if refused else None
+        return ChosenNetwork(network, reason, accuracy, refused)
 
     if settings.choice == "contrastive":
         return contrastive()
@@ -82,5 +85,5 @@ def train_feature_network(
                 "domain_classifier)",
                 reason,
             )
-            return contrastive(reason, accuracy)
+            return contrastive(reason, classifier)
     return ChosenNetwork(classifier)
