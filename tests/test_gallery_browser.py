@@ -228,6 +228,26 @@ def test_the_gallery_in_a_browser(server, browser):
     browser.save_screenshot(screenshot)
     print(f"screenshot: {screenshot}")
 
+    # The version poll leaves the version list alone while it has not changed, so a dropdown
+    # the user has open stays open.
+    browser.execute_script(
+        """window.versionListRebuilt = false;
+        new MutationObserver(() => { window.versionListRebuilt = true; })
+          .observe(document.getElementById('version'), { childList: true, subtree: true });
+        window.statusPolls = 0;
+        const fetchBefore = window.fetch;
+        window.fetch = (url, ...rest) => {
+          if (/\\/v1\\/models\\/[^/:]+$/.test(String(url))) window.statusPolls += 1;
+          return fetchBefore(url, ...rest);
+        };"""
+    )
+    wait(
+        browser,
+        lambda: browser.execute_script("return window.statusPolls") >= 2,
+        "the page did not poll the version list",
+    )
+    assert not browser.execute_script("return window.versionListRebuilt")
+
     # Another version: other weights, other images.
     def pick_version_1():
         Select(browser.find_element(By.ID, "version")).select_by_value("1")
