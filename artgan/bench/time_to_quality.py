@@ -387,10 +387,8 @@ def build_scorers(
         "feature_network": chosen.network.name,
         "fallback_reason": chosen.fallback_reason,
         "classifier_heldout_accuracy": (
-            chosen.refused_classifier_accuracy
-            if chosen.refused_classifier
-            else chosen.network.heldout_accuracy
-        ),
+            chosen.refused_classifier or chosen.network
+        ).heldout_accuracy,
         "contrastive_view_match": chosen.network.view_match,
         "fd_floor_train_vs_heldout": scorers[0].reference.fid_floor,
         "second_opinion_floors": {

@@ -33,9 +33,12 @@ class ChosenNetwork:
     network: TrainedClassifier
     # Why auto fell back to the contrastive network ("" when it did not).
     fallback_reason: str = ""
-    refused_classifier_accuracy: float | None = None
     # The classifier auto trained and refused, kept for a second opinion (benchmarks).
     refused_classifier: TrainedClassifier | None = None
+
+    @property
+    def refused_classifier_accuracy(self) -> float | None:
+        return self.refused_classifier.heldout_accuracy if self.refused_classifier else None
 
 
 def _has_labels(labels: np.ndarray | None) -> bool:
@@ -55,8 +58,7 @@ def train_feature_network(
         network = train_contrastive(
             train_images, eval_images, settings.contrastive_epochs, settings.seed
         )
-        accuracy = refused.heldout_accuracy if refused else None
-        return ChosenNetwork(network, reason, accuracy, refused)
+        return ChosenNetwork(network, reason, refused)
 
     if settings.choice == "contrastive":
         return contrastive()
