@@ -198,8 +198,9 @@ class TrainConfig:
     # R1 penalty weight on real images; 0 disables. Without it the default recipe degrades
     # with longer training on small data (issue 5, the digits at 16x16: FD 120-136 after 7-12k
     # steps without R1, 9-15 with 0.1). 1.0 rather than 0.1 (2026-12-06): on the emoji after
-    # 900 / 1,800 s, FD 1.84 / 2.91 against 8.49 / 10.85 (contrastive network; DCGAN 7.17 at
-    # 1,800 s); on the digits after 200 s, 9.19 against 9.22 (`artgan bench train`, README).
+    # 900 / 1,800 s, FD 1.84 / 2.91 against 8.49 / 10.85 (contrastive network; DCGAN 7.17, and
+    # 3.91 in a second race, at 1,800 s); on the digits after 200 s, 9.19 against 9.22
+    # (`artgan bench train`, README).
     r1_gamma: float = 1.0
     r1_interval: int = 16  # lazy R1: applied every this many steps
     checkpoint_every_steps: int = 500  # a crashed run resumes from the last checkpoint
