@@ -233,6 +233,9 @@ class TrainConfig:
     # 12.4 on the digits after 200 s (issue 5).
     discriminator_learning_rate: float = 2e-4
     adam_beta1: float = 0.5  # both optimisers
+    # Both learning rates fall linearly to zero over this last share of training (of
+    # train_steps, or of train_minutes when that ends first); 0 keeps them constant.
+    learning_rate_ramp_down: float = 0.5
     # The exported generator is an EMA of the trained one with a half-life of this many
     # thousand images (StyleGAN2-ADA's ema_kimg); 0 exports the raw generator.
     ema_kimg: float = 10.0
@@ -281,6 +284,11 @@ class TrainConfig:
             raise ArtganError(f"train.ada_target must be in (0, 1), got {self.ada_target}")
         if self.ada_speed_kimg <= 0:
             raise ArtganError(f"train.ada_speed_kimg must be > 0, got {self.ada_speed_kimg}")
+        if not 0.0 <= self.learning_rate_ramp_down <= 1.0:
+            raise ArtganError(
+                "train.learning_rate_ramp_down must be in [0, 1], got "
+                f"{self.learning_rate_ramp_down}"
+            )
         if not self.reconstruction_weight >= 0:
             raise ArtganError(
                 f"train.reconstruction_weight must be >= 0, got {self.reconstruction_weight}"

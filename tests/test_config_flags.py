@@ -97,6 +97,12 @@ def test_a_negative_copy_rate_gate_names_its_field(tmp_path, capsys):
     assert "eval.max_copy_rate must be >= 0" in capsys.readouterr().err
 
 
+def test_a_learning_rate_ramp_down_beyond_the_whole_run_names_its_field(tmp_path, capsys):
+    code = cli.main(["run", "--learning-rate-ramp-down", "1.5", "--home", str(tmp_path)])
+    assert code == 2
+    assert "train.learning_rate_ramp_down must be in [0, 1], got 1.5" in capsys.readouterr().err
+
+
 def test_kubeflow_compile_takes_every_section(tmp_path):
     args = cli.build_parser().parse_args(
         ["kubeflow", "compile", "--loss", "hinge", "--kid-threshold", "4", "--trainer-gpus", "1"]

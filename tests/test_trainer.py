@@ -18,6 +18,8 @@ from artgan.errors import ArtganError
 from artgan.models import networks
 from artgan.models.export import export_generator
 from artgan.models.training.gan import AdversarialTrainer
+from artgan.models.training.progress import TrainingProgress
+from artgan.models.training.schedule import learning_rate_scale
 from artgan.models.training.trainer import train_gan
 
 DATA = DataConfig(resolution=8, channels=1)
@@ -237,3 +239,52 @@ def test_a_spent_time_budget_stops_training_and_says_so(tmp_path, caplog):
     assert f"stopping at step {result['steps_done']} of 10000" in caplog.text
     assert (tmp_path / "samples" / "final.png").is_file()  # the run still finishes normally
     assert generator(tf.zeros([1, TRAIN.latent_dim])).shape == (1, 8, 8, 1)
+
+
+def _logged_scalars(run_dir: str, tag: str) -> dict[int, float]:
+    """{step: value} of one scalar in a run's TensorBoard logs."""
+    values = {}
+    for name in tf.io.gfile.glob(os.path.join(run_dir, "logs", "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(name):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values[event.step] = float(tf.make_ndarray(value.tensor))
+    return values
+
+
+def test_learning_rates_ramp_down_over_the_last_half_of_the_steps(trained):
+    _, run_dir = trained
+    # Step 2 is trained 1/4 of the way in (full rates), step 4 at 3/4 (half way down).
+    assert _logged_scalars(run_dir, "learning_rate/scale") == {2: 1.0, 4: 0.5}
+
+
+def test_a_spent_time_budget_has_ramped_the_learning_rates_down_to_zero():
+    progress = TrainingProgress(10_000, 8, budget_minutes=1e-6)  # 60 us
+    while not progress.out_of_time():
+        pass
+    assert progress.fraction_done(1) == 1.0
+    assert learning_rate_scale(progress.fraction_done(1), TRAIN.learning_rate_ramp_down) == 0.0
+    progress.close()
+
+
+def test_scaled_learning_rates_replace_restored_ones_and_zero_freezes_the_networks():
+    batch = tf.random.stateless_uniform([8, 8, 8, 1], seed=[0, 2], minval=-1.0, maxval=1.0)
+    keras.utils.set_random_seed(0)
+    generator, discriminator = networks.build_networks(TRAIN, DATA)
+    optimizers = [keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3)]
+    trainer = AdversarialTrainer(
+        tf.distribute.get_strategy(), generator, discriminator, *optimizers, 8, 8
+    )
+    for optimizer in optimizers:
+        optimizer.learning_rate = 0.5  # as a checkpoint of a ramped-down run restores it
+    trainer.scale_learning_rates(0.25)
+    assert [float(optimizer.learning_rate) for optimizer in optimizers] == pytest.approx(
+        [2.5e-4] * 2
+    )
+    trainer.scale_learning_rates(0.0)
+    trained_weights = generator.trainable_weights + discriminator.trainable_weights
+    before = [w.numpy() for w in trained_weights]
+    trainer.step(batch)
+    after = [w.numpy() for w in trained_weights]
+    for old, new in zip(before, after, strict=True):
+        np.testing.assert_array_equal(old, new)

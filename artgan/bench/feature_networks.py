@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> dict:
     scorers, facts = build_scorers(images, labels, resolution, args.contrastive_epochs, args.seed)
     source_size = images.shape[1]
     runs = [
-        TimedTraining(recipe, images, labels, args.seed)
+        TimedTraining(recipe, images, labels, args.seed, args.train_seconds)
         for recipe in (default_recipe(source_size, len(images)), dcgan_reference(resolution))
     ]
     for training in runs:

@@ -47,6 +47,7 @@ from artgan.models.metrics.feature_network import (
 from artgan.models.metrics.network_choice import NetworkSettings, train_feature_network
 from artgan.models.training import trainer
 from artgan.models.training.ema import GeneratorEma, ema_decay
+from artgan.models.training.schedule import learning_rate_scale
 from artgan.models.training.strategy import hardware_strategy
 from artgan.pipeline.data_settings import auto_resolution
 
@@ -143,7 +144,7 @@ def default_variant(source_size: int, num_images: int, spec: str) -> Recipe:
 
 def dcgan_reference(resolution: int = SCORE_RESOLUTION) -> Recipe:
     """The tutorial's networks (28x28) or the DCGAN paper's (64x64), with the usual DCGAN
-    optimiser settings (Adam 2e-4, beta1 0.5, batch 64, the cross-entropy loss)."""
+    optimiser settings (Adam 2e-4 throughout, beta1 0.5, batch 64, the cross-entropy loss)."""
     train = dataclasses.replace(
         TrainConfig(),
         architecture="dcgan",
@@ -158,6 +159,7 @@ def dcgan_reference(resolution: int = SCORE_RESOLUTION) -> Recipe:
         simultaneous_updates=True,
         conditional=False,
         ema_kimg=0.0,
+        learning_rate_ramp_down=0.0,
     )
     return Recipe("dcgan", train, resolution)
 
@@ -225,9 +227,19 @@ def as_uint8(images: np.ndarray) -> np.ndarray:
 class TimedTraining:
     """One recipe's GAN on in-memory images, trained in timed slices."""
 
-    def __init__(self, recipe: Recipe, images: np.ndarray, labels: np.ndarray, seed: int):
+    def __init__(
+        self,
+        recipe: Recipe,
+        images: np.ndarray,
+        labels: np.ndarray,
+        seed: int,
+        budget_seconds: float,
+    ):
+        """``budget_seconds``: the whole training time, over whose end the learning rates
+        ramp down (``learning_rate_ramp_down``)."""
         train = recipe.train
         self.recipe = recipe
+        self.budget_seconds = budget_seconds
         self.num_classes = int(labels.max()) + 1 if train.conditional else 0
         data = DataConfig(resolution=recipe.resolution, channels=int(images.shape[-1]))
         pixels = resized(images, recipe.resolution) / 127.5 - 1.0
@@ -266,7 +278,10 @@ class TimedTraining:
         """Trains until ``seconds`` of this recipe's own time have passed (whole steps)."""
         started = time.perf_counter()
         d_loss = None
-        while time.perf_counter() - started < seconds:
+        ramp_down = self.recipe.train.learning_rate_ramp_down
+        while (elapsed := time.perf_counter() - started) < seconds:
+            progress = (self.seconds + elapsed) / self.budget_seconds
+            self.trainer.scale_learning_rates(learning_rate_scale(progress, ramp_down))
             d_loss, g_loss = self.trainer.step(next(self._batches))
             if self.sampled is self.ema.model:
                 self.ema.update()
@@ -282,7 +297,7 @@ class TimedTraining:
 
     def facts(self) -> dict:
         """The latest losses and, with ADA, the augmentation probability."""
-        facts = {}
+        facts = {"learning_rate_scale": self.trainer.learning_rate_scale}
         if self.last_losses:
             facts["d_loss"], facts["g_loss"] = self.last_losses
         if self.trainer.augment_probability is not None:
@@ -480,7 +495,7 @@ def race(
     """One training seed: every recipe trained in turns to the budget, scored on the way by
     ``scorers[0]`` (``fd``) and each other scorer (``second_opinion``, FD by network)."""
     scorer = scorers[0]
-    runs = [TimedTraining(recipe, images, labels, seed) for recipe in recipes]
+    runs = [TimedTraining(recipe, images, labels, seed, budget_seconds) for recipe in recipes]
     for run in runs:
         run.warm_up()
     sample_seeds = np.arange(num_samples, dtype=np.int64)

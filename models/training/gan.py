@@ -86,6 +86,18 @@ class AdversarialTrainer:
         self._adjust_augment = tf.function(lambda: self.adaptive_augment.adjust())
         self._r1_step = tf.function(lambda batch: self._distributed_step(batch, True))
         self._steps_done = 0
+        self._base_learning_rates = [
+            (optimizer, float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+            for optimizer in (generator_optimizer, discriminator_optimizer)
+        ]
+        self.learning_rate_scale = 1.0
+
+    def scale_learning_rates(self, scale: float) -> None:
+        """Sets both optimisers' learning rates to ``scale`` times those they were built with
+        (also over rates a checkpoint or warm start restored)."""
+        for optimizer, base in self._base_learning_rates:
+            optimizer.learning_rate = base * scale
+        self.learning_rate_scale = scale
 
     def _average(self, per_example_loss: tf.Tensor) -> tf.Tensor:
         return tf.nn.compute_average_loss(

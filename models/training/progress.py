@@ -63,6 +63,15 @@ class TrainingProgress:
             eta,
         )
 
+    def fraction_done(self, step: int) -> float:
+        """How much of training is done after ``step``: of the steps, or of the time budget
+        when that is the larger share."""
+        by_steps = step / self.total_steps
+        if self.deadline is None:
+            return by_steps
+        budget = self.deadline - self.start
+        return max(by_steps, min((time.monotonic() - self.start) / budget, 1.0))
+
     def out_of_time(self) -> bool:
         """Whether the time budget (``budget_minutes``) is spent."""
         return self.deadline is not None and time.monotonic() >= self.deadline

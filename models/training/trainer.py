@@ -45,6 +45,7 @@ from artgan.models.training import losses, warm_start
 from artgan.models.training.ema import GeneratorEma, ema_decay
 from artgan.models.training.gan import AdversarialRecipe, AdversarialTrainer
 from artgan.models.training.progress import TrainingProgress
+from artgan.models.training.schedule import learning_rate_scale
 from artgan.models.training.strategy import (
     ClusterTask,
     any_task,
@@ -223,6 +224,11 @@ def train_gan(
         )
         with summaries.as_default():
             for step in range(first_step + 1, train.train_steps + 1):
+                trainer.scale_learning_rates(
+                    learning_rate_scale(
+                        progress.fraction_done(step - 1), train.learning_rate_ramp_down
+                    )
+                )
                 d_loss, g_loss = trainer.step(next(batches))
                 ema.update()
                 progress.advance()
@@ -231,6 +237,7 @@ def train_gan(
                     progress.report(step, float(d_loss), float(g_loss))
                     tf.summary.scalar("loss/discriminator", d_loss, step=step)
                     tf.summary.scalar("loss/generator", g_loss, step=step)
+                    tf.summary.scalar("learning_rate/scale", trainer.learning_rate_scale, step=step)
                     if trainer.augment_probability is not None:
                         tf.summary.scalar(
                             "augment/probability", trainer.augment_probability, step=step
