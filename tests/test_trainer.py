@@ -32,6 +32,7 @@ TRAIN = TrainConfig(
     sample_every_steps=2,
     log_every_steps=2,
     augment="",  # train_gan takes a chosen policy (auto is resolved before it)
+    learning_rate_ramp_down=0.5,
 )
 
 
