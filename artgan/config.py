@@ -234,11 +234,11 @@ class TrainConfig:
     discriminator_learning_rate: float = 2e-4
     adam_beta1: float = 0.5  # both optimisers
     # Both learning rates fall linearly to zero over this last share of training (of
-    # train_steps, or of train_minutes when that ends first); 0 keeps them constant. Off by
-    # default: 0.5 on the emoji after 1,800 s (1,840 steps on a core without AVX512) scored FD
-    # 1.15 against 1.47 on the contrastive network but 59 against 50 on the classifier, a tie
-    # (`artgan bench train`, README, 2026-12-07); the late decline it targets (2,500-5,000
-    # steps) is not measured yet.
+    # train_steps, or of train_minutes when that ends first; across machines of train_steps
+    # only); 0 keeps them constant. Off by default: 0.5 on the emoji after 1,800 s (1,840 steps
+    # on a core without AVX512) scored FD 1.15 against 1.47 on the contrastive network but 59
+    # against 50 on the classifier, a tie (`artgan bench train`, README, 2026-12-07); the late
+    # decline it targets (2,500-5,000 steps) is not measured yet.
     learning_rate_ramp_down: float = 0.0
     # The exported generator is an EMA of the trained one with a half-life of this many
     # thousand images (StyleGAN2-ADA's ema_kimg); 0 exports the raw generator.

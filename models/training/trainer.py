@@ -224,10 +224,15 @@ def train_gan(
         )
         with summaries.as_default():
             for step in range(first_step + 1, train.train_steps + 1):
+                # Workers' clocks differ, and every replica must apply the same rates: across
+                # machines the ramp-down follows the steps only.
+                done = (
+                    (step - 1) / train.train_steps
+                    if task.multi_worker
+                    else progress.fraction_done(step - 1)
+                )
                 trainer.scale_learning_rates(
-                    learning_rate_scale(
-                        progress.fraction_done(step - 1), train.learning_rate_ramp_down
-                    )
+                    learning_rate_scale(done, train.learning_rate_ramp_down)
                 )
                 d_loss, g_loss = trainer.step(next(batches))
                 ema.update()
