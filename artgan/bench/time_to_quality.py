@@ -296,7 +296,8 @@ class TimedTraining:
             self.last_losses = (float(d_loss), float(g_loss))
 
     def facts(self) -> dict:
-        """The latest losses and, with ADA, the augmentation probability."""
+        """The learning-rate scale, the latest losses and, with ADA, the augmentation
+        probability."""
         facts = {"learning_rate_scale": self.trainer.learning_rate_scale}
         if self.last_losses:
             facts["d_loss"], facts["g_loss"] = self.last_losses

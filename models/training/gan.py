@@ -90,11 +90,13 @@ class AdversarialTrainer:
             (optimizer, float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
             for optimizer in (generator_optimizer, discriminator_optimizer)
         ]
-        self.learning_rate_scale = 1.0
+        self.learning_rate_scale: float | None = None  # None until first set
 
     def scale_learning_rates(self, scale: float) -> None:
-        """Sets both optimisers' learning rates to ``scale`` times those they were built with
-        (also over rates a checkpoint or warm start restored)."""
+        """Sets both optimisers' learning rates to ``scale`` times those they were built with;
+        the first call also replaces rates a checkpoint or warm start restored."""
+        if scale == self.learning_rate_scale:
+            return  # the training step's hot path: no assignment while the scale holds
         for optimizer, base in self._base_learning_rates:
             optimizer.learning_rate = base * scale
         self.learning_rate_scale = scale
