@@ -1,7 +1,8 @@
 """``artgan mlmd``: each command's JSON, checked against the MLMD records read directly.
 
-The real pipeline runs once (module fixture) on 60 tiny digits with a gate that blesses, so the
-store holds one complete run, a blessed and pushed model and the whole lineage.
+The real pipeline runs once (``blessed_tiny_home``, conftest.py) on 60 tiny digits with a gate
+that blesses, so the store holds one complete run, a blessed and pushed model and the whole
+lineage.
 """
 
 from __future__ import annotations
@@ -18,27 +19,17 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
-from tiny_pipeline import tiny_config, write_tiny_digits
 
 from artgan import cli
 from artgan.cli import mlmd as cli_mlmd
-from artgan.pipeline.local_runner import run_locally
 
 Execution = metadata_store_pb2.Execution
 
 
 @pytest.fixture(scope="module")
-def tiny_digits(tmp_path_factory) -> str:
-    return write_tiny_digits(tmp_path_factory.mktemp("tiny_digits"))
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory, tiny_digits) -> str:
-    """An artgan home after one blessed and pushed run."""
-    home = str(tmp_path_factory.mktemp("mlmd") / "home")
-    outcome = run_locally(tiny_config(home, tiny_digits, fid_threshold=1e9))
-    assert outcome.pushed
-    return home
+def home(blessed_tiny_home) -> str:
+    """An artgan home after one blessed and pushed run (shared, read-only: conftest.py)."""
+    return blessed_tiny_home
 
 
 def _store(sqlite_path: str) -> metadata_store.MetadataStore:

@@ -20,7 +20,7 @@ from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.orchestration import metadata
-from tiny_pipeline import tiny_config, write_tiny_digits
+from tiny_pipeline import tiny_config
 
 from artgan.cli import build_parser, main
 from artgan.cli.run import config_from_args
@@ -110,11 +110,6 @@ def check_pushed_version_serves_everywhere(version_dir: str, tmp_path) -> None:
     assert served_with_labels.pngs == list(by_cli["with_labels"]["png"])
 
 
-@pytest.fixture(scope="module")
-def tiny_digits(tmp_path_factory) -> str:
-    return write_tiny_digits(tmp_path_factory.mktemp("tiny_digits"))
-
-
 def _store(config: PipelineConfig) -> metadata_store.MetadataStore:
     path = os.path.join(os.path.abspath(config.home), "metadata.sqlite")
     return metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(path))
@@ -134,7 +129,9 @@ def _artifacts_of_type(store: metadata_store.MetadataStore, type_name: str):
     return sorted(store.get_artifacts_by_type(type_name), key=lambda a: a.id)
 
 
-def test_two_runs_bless_push_serve_then_gate_against_baseline(tmp_path, tiny_digits):
+def test_two_runs_bless_push_serve_then_gate_against_baseline(tmp_path, tiny_digits, monkeypatch):
+    """The first run (Beam in memory) blesses, pushes and serves; the second, on two Beam
+    worker processes, gates against the first as its baseline."""
     home = str(tmp_path / "home")
     config = tiny_config(home, tiny_digits, fid_threshold=1e9)
 
@@ -185,11 +182,17 @@ def test_two_runs_bless_push_serve_then_gate_against_baseline(tmp_path, tiny_dig
 
     # Second run in the same home: the first model is the baseline; a threshold nothing can
     # meet means no blessing and no push.
+    started = _count_beam_workers(monkeypatch)
     second = run_locally(
-        dataclasses.replace(config, eval=dataclasses.replace(config.eval, fid_threshold=0.0))
+        dataclasses.replace(
+            config,
+            eval=dataclasses.replace(config.eval, fid_threshold=0.0),
+            beam_args=_multi_processing_beam_args(),
+        )
     )
 
     assert not second.blessed and not second.pushed
+    _check_beam_components_ran_on_two_workers(store, started, tiny_digits, config)
     blessings = _artifacts_of_type(store, "ModelBlessing")
     assert len(blessings) == 2
     assert blessings[1].custom_properties["baseline_model_id"].int_value == model.id
@@ -210,10 +213,17 @@ def _records(folder: str) -> int:
     return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
 
 
-def test_beam_components_run_on_two_worker_processes(tmp_path, tiny_digits, monkeypatch):
-    """`artgan run --beam-arg=--direct_running_mode=multi_processing
-    --beam-arg=--direct_num_workers=2`: every Beam component's functions are unpickled and run
-    in two worker processes of their own, and every image arrives once in every split."""
+def _multi_processing_beam_args() -> tuple[str, ...]:
+    """What `artgan run --beam-arg=--direct_running_mode=multi_processing
+    --beam-arg=--direct_num_workers=2` configures: the flags replace the in_memory defaults."""
+    flags = ["run", *(f"--beam-arg={arg}" for arg in MULTI_PROCESSING)]
+    beam_args = config_from_args(build_parser().parse_args(flags)).beam_args
+    assert beam_args == MULTI_PROCESSING
+    return beam_args
+
+
+def _count_beam_workers(monkeypatch) -> list:
+    """The Beam SDK worker processes started from now on."""
     started = []
     start_worker = local_job_service.SubprocessSdkWorker.run
     monkeypatch.setattr(
@@ -221,28 +231,23 @@ def test_beam_components_run_on_two_worker_processes(tmp_path, tiny_digits, monk
         "run",
         lambda worker: started.append(worker) or start_worker(worker),
     )
-    flags = ["run", *(f"--beam-arg={arg}" for arg in MULTI_PROCESSING)]
-    beam_args = config_from_args(build_parser().parse_args(flags)).beam_args
-    assert beam_args == MULTI_PROCESSING  # the flags replace the in_memory defaults
-    config = dataclasses.replace(
-        tiny_config(str(tmp_path / "home"), tiny_digits, fid_threshold=1e9), beam_args=beam_args
-    )
+    return started
 
-    outcome = run_locally(config)
 
-    assert outcome.blessed and outcome.pushed
+def _check_beam_components_ran_on_two_workers(store, started, tiny_digits, config) -> None:
+    """Every Beam component of the second run had its functions unpickled and run in two worker
+    processes of its own, and every image arrived once in every split."""
     assert len(started) == 2 * len(BEAM_COMPONENTS)
-    store = _store(config)
     completed = _completed_components(store)
-    for component in COMPONENTS:
-        assert completed.count(component) == 1, (component, completed)
+    for component in BEAM_COMPONENTS:
+        assert completed.count(component) == 2, (component, completed)  # in each run
     # The counts an in-memory run has: each file's split is a hash of its path.
     expected = collections.Counter(
         split_of(path, config.data.eval_percent) for path in list_image_files(tiny_digits)
     )
     assert expected["train"] + expected["eval"] == 60 and expected["eval"] > 0
-    examples, transformed = _artifacts_of_type(store, "Examples")  # ImageExampleGen's first
-    statistics = _artifacts_of_type(store, "ExampleStatistics")[0]
+    examples, transformed = _artifacts_of_type(store, "Examples")[-2:]  # ImageExampleGen's first
+    statistics = _artifacts_of_type(store, "ExampleStatistics")[-1]
     for split in ("train", "eval"):
         assert examples.custom_properties[f"num_{split}"].int_value == expected[split]
         assert _records(os.path.join(examples.uri, f"Split-{split}")) == expected[split]

@@ -11,12 +11,10 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
-from tiny_pipeline import tiny_config, write_tiny_digits
 
 from artgan.cli.gallery import open_reports
 from artgan.config import GalleryConfig
 from artgan.errors import ArtganError
-from artgan.pipeline.local_runner import run_locally
 from artgan.pipeline.mlmd.version_reports import VersionReports
 from artgan.serving.server import start_server
 
@@ -24,15 +22,9 @@ MODEL_NAME = "artgan"  # the pipeline's default: <home>/serving/artgan/<version>
 
 
 @pytest.fixture(scope="module")
-def tiny_digits(tmp_path_factory) -> str:
-    return write_tiny_digits(tmp_path_factory.mktemp("tiny_digits"))
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory, tiny_digits) -> str:
-    home = str(tmp_path_factory.mktemp("version_reports") / "home")
-    assert run_locally(tiny_config(home, tiny_digits, fid_threshold=1e9)).pushed
-    return home
+def home(blessed_tiny_home) -> str:
+    """An artgan home after one blessed and pushed run (shared, read-only: conftest.py)."""
+    return blessed_tiny_home
 
 
 @pytest.fixture(scope="module")
