@@ -207,6 +207,9 @@ class TrainConfig:
     simultaneous_updates: bool = False  # G and D from one forward pass (the DCGAN tutorial's)
     # Class-conditional G and D when the images have labels (class subfolders); the served
     # model then also has a `with_labels` signature. Unlabelled folders train unconditionally.
+    # On the emoji's 9 broad categories after 1,800 s, conditional scored classifier FD 51
+    # against 137 unconditional, with more faces and flags in its grid (contrastive FD 1.61
+    # against 1.29: the networks split; README, 2026-12-07).
     conditional: bool = True
     generator_width: int = 128  # filters of the first (4x4) generator block; halves per block
     # conv's up blocks: a nearest-neighbour resize then a 3x3 convolution (no checkerboard
