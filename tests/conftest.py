@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+import artgan  # noqa: F401  (first: its TensorFlow CPU settings, artgan/__init__.py)
+
 
 @pytest.fixture(autouse=True)
 def restore_logging(monkeypatch):
