@@ -238,11 +238,11 @@ class TrainConfig:
     adam_beta1: float = 0.5  # both optimisers
     # Both learning rates fall linearly to zero over this last share of training (of
     # train_steps, or of train_minutes when that ends first; across machines of train_steps
-    # only); 0 keeps them constant. Off by default: 0.5 on the emoji after 1,800 s (1,840 steps
-    # on a core without AVX512) scored FD 1.15 against 1.47 on the contrastive network but 59
-    # against 50 on the classifier, a tie (`artgan bench train`, README, 2026-12-07); the late
-    # decline it targets (2,500-5,000 steps) is not measured yet.
-    learning_rate_ramp_down: float = 0.0
+    # only); 0 keeps them constant. 0.5 holds off the late decline: on the emoji after 1,800 s
+    # (3,200 steps with oneDNN on an AVX2 core, where constant rates fell back from FD 1.89 at
+    # 900 s to 2.79), FD 1.38 against 2.79 on the contrastive network and 64 against 69 on the
+    # classifier; at 1,840 steps (without oneDNN) the two networks split (README, 2026-12-07).
+    learning_rate_ramp_down: float = 0.5
     # The exported generator is an EMA of the trained one with a half-life of this many
     # thousand images (StyleGAN2-ADA's ema_kimg); 0 exports the raw generator.
     ema_kimg: float = 10.0
