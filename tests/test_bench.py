@@ -41,6 +41,7 @@ def test_bench_train_step_speed_times_each_variant_with_finite_losses(tmp_path):
     assert all(len(rounds) == 2 for rounds in result["rounds"].values())
     assert all(np.isfinite(result["final_losses"][name]).all() for name in ("float32", "bfloat16"))
     assert all(result["samples_finite"].values())
+    assert result["tf_enable_onednn_opts"] == "1"  # importing artgan turned oneDNN on
 
 
 def test_step_variants_build_bfloat16_xla_and_augmentation_steps_without_loss_scaling():

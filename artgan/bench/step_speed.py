@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import time
 
 import keras
@@ -191,6 +192,8 @@ def step_speed(
         "default_augment": {"policy": train.augment, "adaptive": train.augment_adaptive},
         "devices": [d.name for d in tf.config.list_physical_devices()],
         "cpu_bf16_flags": sorted(cpu_flags() & set(CPU_BF16_FLAGS)),
+        # oneDNN kernels: about 2x the step on AVX2-only CPUs (artgan/__init__.py)
+        "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
         "variants": {name: dataclasses.asdict(VARIANTS[name]) for name in variants},
         "images_per_second": speeds,
         "vs_float32": {name: speed / speeds["float32"] for name, speed in speeds.items()}
