@@ -45,6 +45,33 @@ def test_probability_zero_leaves_images_unchanged_and_one_augments_every_image()
         assert zeros.min() >= 4 and zeros.max() == 16
 
 
+def test_a_transform_that_hits_no_image_is_not_computed_and_gradients_pass_either_way():
+    """ADA's probability sits at 0 for much of a run: the step must not pay for transforms."""
+    calls = tf.Variable(0)
+
+    def counted_cutout(images):
+        calls.assign_add(1)
+        return augment.cutout(images)
+
+    @tf.function
+    def augmented_and_gradient(images, probability):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            out = ada.transform_some(images, counted_cutout, probability)
+            total = tf.reduce_sum(out)
+        return out, tape.gradient(total, images)
+
+    images = tf.ones([64, 8, 8, 1])
+    out, gradient = augmented_and_gradient(images, tf.constant(0.0))
+    assert int(calls) == 0
+    assert np.array_equal(out.numpy(), images.numpy())
+    assert np.array_equal(gradient.numpy(), np.ones(images.shape))
+    out, gradient = augmented_and_gradient(images, tf.constant(1.0))
+    assert int(calls) == 1
+    assert np.array_equal(gradient.numpy(), out.numpy())  # 1 where kept, 0 where cut out
+    assert (out.numpy() == 0).sum(axis=(1, 2, 3)).min() >= 4
+
+
 def test_each_image_is_augmented_with_the_probability():
     cut = ada.apply_with_probability(tf.ones([2000, 8, 8, 1]), ("cutout",), 0.3).numpy()
     share = (cut.reshape(2000, -1).min(axis=1) == 0).mean()

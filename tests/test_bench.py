@@ -60,7 +60,12 @@ def test_step_variants_build_bfloat16_xla_and_augmentation_steps_without_loss_sc
         assert step.trainer.jit_compile == (variant.jit_compile == "on")
         policy = step.trainer.recipe.augment_policy
         adaptive = step.trainer.augment_probability is not None
-        expected = {"auto": (True, True), "none": (False, False), "all": (True, False)}
+        expected = {
+            "auto": (True, True),
+            "idle": (True, True),
+            "none": (False, False),
+            "all": (True, False),
+        }
         assert (bool(policy), adaptive) == expected[variant.augment], name
         if variant.augment == "all":
             assert ",".join(policy) == ALL_AUGMENT

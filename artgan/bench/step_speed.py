@@ -1,5 +1,6 @@
 """Step speed: images/s of the default training step in float32, bfloat16, XLA and both, and
-in float32 without augmentation or with DiffAugment on every image.
+in float32 without augmentation, with DiffAugment on every image, or with adaptive augmentation
+whose probability is held at 0.
 
 The step is the one ``artgan run`` trains for an unlabelled folder of RGBA art at the size
 ``data.resolution=auto`` picks on CPUs (``DataConfig.cpu_max_resolution``): ``TrainConfig``'s
@@ -7,11 +8,13 @@ defaults (architecture, batch size, loss, lazy R1, generator EMA, and the DiffAu
 train.augment=auto picks for a collection of that size) on random images in memory, so the input
 pipeline is not measured. Each variant builds fresh networks under its Keras mixed-precision
 policy (process-global, so it is set around everything the variant does and restored after), its
-``TrainConfig.jit_compile`` and its augmentation: ``auto`` (the default's adaptive augmentation,
-which computes every transform for every image whatever its probability), ``none`` or ``all``
-(``ALL_AUGMENT`` on every image, not adaptive). ``mixed_bfloat16`` needs no loss scaling:
-bfloat16 has float32's exponent range (the trainer wraps its optimisers in a LossScaleOptimizer
-for ``mixed_float16`` only); outputs, losses and variables stay float32.
+``TrainConfig.jit_compile`` and its augmentation: ``auto`` (the default's adaptive augmentation;
+on the one repeated batch D soon memorises, its probability rises above 0), ``idle`` (the same
+with the probability held at 0 before every step, as for much of a run on the emoji, where no
+transform is computed), ``none`` or ``all`` (``ALL_AUGMENT`` on every image, not adaptive).
+``mixed_bfloat16`` needs no loss scaling: bfloat16 has float32's exponent range (the trainer
+wraps its optimisers in a LossScaleOptimizer for ``mixed_float16`` only); outputs, losses and
+variables stay float32.
 
 All variants are built first (seeding makes a traced step retrace), then each warms up for
 one R1 cycle (``train.r1_interval`` steps), so both of its step functions are traced (and
@@ -48,7 +51,9 @@ CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo: bfloat16 arithmet
 class Variant:
     policy: str  # the keras.mixed_precision policy the networks are built and trained under
     jit_compile: str  # TrainConfig.jit_compile
-    augment: str = "auto"  # auto: the default's; none; all: ALL_AUGMENT on every image
+    # auto: the default's; idle: the default's with ADA's probability held at 0; none; all:
+    # ALL_AUGMENT on every image
+    augment: str = "auto"
 
     def train_config(self, train: TrainConfig) -> TrainConfig:
         """``train`` (the default step's config) with this variant's XLA and augmentation."""
@@ -67,6 +72,7 @@ VARIANTS = {
     "bfloat16_xla": Variant("mixed_bfloat16", "on"),
     "no_augment": Variant("float32", "off", "none"),
     "augment_all": Variant("float32", "off", "all"),
+    "ada_idle": Variant("float32", "off", "idle"),
 }
 
 
@@ -129,6 +135,8 @@ class TimedStep:
         with precision_policy(self.variant.policy):
             started = time.perf_counter()
             for _ in range(steps):
+                if self.variant.augment == "idle":
+                    self.trainer.augment_probability.assign(0.0)
                 d_loss, g_loss = self.trainer.step(self.images)
                 self.ema.update()
             self.losses = (float(d_loss), float(g_loss))
