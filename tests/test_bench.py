@@ -69,6 +69,10 @@ def test_step_variants_build_bfloat16_xla_and_augmentation_steps_without_loss_sc
         assert (bool(policy), adaptive) == expected[variant.augment], name
         if variant.augment == "all":
             assert ",".join(policy) == ALL_AUGMENT
+        if variant.augment == "idle":  # held at 0 for each timed step (no adjustment after one)
+            step.trainer.augment_probability.assign(0.5)
+            step.train_for(0.0)
+            assert float(step.trainer.augment_probability) == 0.0
         compute = {layer.dtype_policy.compute_dtype for layer in step.trainer.generator.layers}
         assert ("bfloat16" in compute) == (variant.policy == "mixed_bfloat16")
         assert {v.dtype for v in step.trainer.generator.trainable_variables} == {"float32"}
