@@ -156,6 +156,36 @@ def test_seed_latents_that_ignore_psi_are_refused(tmp_path):
     )
 
 
+class BatchNudge(keras.layers.Layer):
+    """Moves every image by ``nudge`` (in [-1, 1]) when the batch has more than one image."""
+
+    def __init__(self, nudge: float, **kwargs):
+        super().__init__(**kwargs)
+        self.nudge = nudge
+
+    def call(self, images):
+        return images + self.nudge * tf.cast(tf.shape(images)[0] > 1, images.dtype)
+
+
+def batch_dependent_export(nudge: float, export_dir: str) -> str:
+    generator = tiny_generator()
+    nudged = keras.Model(generator.input, BatchNudge(nudge)(generator.output))
+    return export_generator(nudged, LATENT_DIM, export_dir)
+
+
+def test_batch_rounding_of_one_level_passes_and_a_batch_that_leaks_fails(tmp_path):
+    # Half a level (0.004 x 127.5) rounds about half the values one level apart, as TF's CPU
+    # kernels do for some values when the batch size changes; 0.2 moves them 25 levels.
+    rounding = run_checks(batch_dependent_export(0.004, str(tmp_path / "rounding")), MAX_BATCH)
+    assert rounding.blessed, rounding.reason
+    assert "to within 1 level (here 1)" in rounding.checks[4].detail
+    leaking = run_checks(batch_dependent_export(0.2, str(tmp_path / "leaking")), MAX_BATCH)
+    assert leaking.reason.startswith(
+        "seed_determinism: a seed's image depends on the other seeds in its batch (values up to "
+    )
+    assert not leaking.blessed and leaking.checks[4].name == "seed_determinism"
+
+
 def test_warmup_requests_over_the_servers_batch_limit_fail(good_dir):
     result = run_checks(good_dir, max_batch_size=2)
     assert not result.blessed

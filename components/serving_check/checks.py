@@ -5,10 +5,10 @@ tf.Examples, so it cannot check a generator here. These checks load the model wi
 session loader (``serving/bundle.py``) and then, in order, stopping at the first failure:
 the signatures match the contract (names, dtypes, shapes); every signature answers a small
 batch with uint8 images of the recorded size and PNGs that decode to them; the same seed gives
-the same image whatever the batch; the signatures agree with each other (``from_latents`` of
-a seed's latent is that seed's image, ``truncated`` at psi 1 is ``serving_default``, and
-``seed_latents`` through ``from_latents`` gives ``truncated``'s images); and the version's
-warmup file replays.
+the same image on a second call, and alone or in any batch to within rounding; the signatures
+agree with each other (``from_latents`` of a seed's latent is that seed's image, ``truncated``
+at psi 1 is ``serving_default``, and ``seed_latents`` through ``from_latents`` gives
+``truncated``'s images); and the version's warmup file replays.
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ from artgan.models.export import (
 
 CHECK_SEEDS = (0, 1, 2, 1_000_003)
 CHECK_PSI = 0.5  # the truncation the checks ask the truncated signatures for
+# How far (uint8 levels) a seed's image alone may differ from the same seed's in another batch.
+# TensorFlow's CPU convolutions (Eigen and oneDNN alike) pick their kernels by batch size and so
+# round differently: on the emoji's 64x64 RGBA generator, about half of 40 seeds had one to two
+# of their 16,384 values one level apart between batches (2026-12-07). A batch that leaks into
+# its images (batch norm in training mode) moves them by far more.
+BATCH_ROUNDING_LEVELS = 1
 
 
 class CheckFailed(Exception):
@@ -223,6 +229,11 @@ def images_of(bundle: SavedModelBundle, name: str, inputs: dict[str, np.ndarray]
     return bundle.run(name, inputs, [IMAGES_OUTPUT])[IMAGES_OUTPUT]
 
 
+def largest_difference(first: np.ndarray, second: np.ndarray) -> int:
+    """The largest per-value difference, in uint8 levels, between two image batches."""
+    return int(np.abs(first.astype(np.int16) - second.astype(np.int16)).max())
+
+
 def check_seed_determinism(bundle: SavedModelBundle, info: GeneratorInfo) -> str:
     seeds = np.asarray(CHECK_SEEDS, np.int64)
     first = images_of(bundle, DEFAULT_SIGNATURE, {SEEDS_INPUT: seeds})
@@ -231,11 +242,20 @@ def check_seed_determinism(bundle: SavedModelBundle, info: GeneratorInfo) -> str
     alone = images_of(bundle, DEFAULT_SIGNATURE, {SEEDS_INPUT: seeds[1:2]})
     if not np.array_equal(first, again):
         raise CheckFailed("the same seeds gave different images on a second call")
-    if not np.array_equal(first, reversed_batch[::-1]) or not np.array_equal(first[1], alone[0]):
-        raise CheckFailed("a seed's image depends on the other seeds in its batch")
+    batch_effect = max(
+        largest_difference(first, reversed_batch[::-1]), largest_difference(first[1], alone[0])
+    )
+    if batch_effect > BATCH_ROUNDING_LEVELS:
+        raise CheckFailed(
+            f"a seed's image depends on the other seeds in its batch (values up to "
+            f"{batch_effect} levels apart; rounding moves them at most {BATCH_ROUNDING_LEVELS})"
+        )
     if len({image.tobytes() for image in first}) < 2:
         raise CheckFailed(f"seeds {list(CHECK_SEEDS)} all gave the same image")
-    return "the same seed gives the same image, alone or in any batch; seeds differ"
+    return (
+        "the same seed gives the same image on a second call, and alone or in any batch to "
+        f"within {BATCH_ROUNDING_LEVELS} level (here {batch_effect}); seeds differ"
+    )
 
 
 def check_signatures_agree(bundle: SavedModelBundle, info: GeneratorInfo) -> str:
