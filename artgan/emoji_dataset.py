@@ -1,9 +1,9 @@
-"""Emoji as an art data set: 64x64 RGBA PNGs in one folder per category.
+"""Emoji as an art data set: 64x64 RGBA PNGs in one folder per category (or subcategory).
 
 From the npm package ``emoji-datasource-<set>`` (Google's is the benchmark data): its
-``emoji.json`` names each emoji's image and category. Base emoji only (skin-tone variants are
-left out), and not the ``Component`` category (bare skin tones and hair styles). The package is
-read from an unpacked folder or the ``.tgz`` that ``npm pack`` writes, or fetched with
+``emoji.json`` names each emoji's image, category and subcategory. Base emoji only (skin-tone
+variants are left out), and not the ``Component`` category (bare skin tones and hair styles). The
+package is read from an unpacked folder or the ``.tgz`` that ``npm pack`` writes, or fetched with
 ``npm pack`` when npm is on PATH.
 """
 
@@ -22,6 +22,10 @@ from collections.abc import Callable, Iterator
 from artgan.errors import ArtganError
 
 EMOJI_SETS = ("google", "apple", "twitter", "facebook")
+# What one class folder holds: a category of emoji.json ("Smileys & Emotion": 9 folders for
+# Google's set) or a subcategory ("smileys_and_emotion-heart": 98 folders), which a
+# class-conditional GAN can learn shape by shape (README, "Finer classes").
+CLASS_LEVELS = ("category", "subcategory")
 IMAGE_SIZE = 64  # the package's img/<set>/64/ folder
 LEFT_OUT_CATEGORIES = ("Component",)
 NPM_TIMEOUT_S = 600
@@ -39,12 +43,30 @@ def category_folder(category: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", category.lower().replace("&", "and")).strip("_")
 
 
-def export_emoji(out_dir: str, package: str = "", emoji_set: str = "google") -> dict[str, int]:
-    """Writes every base emoji of ``emoji_set`` as out_dir/<category>/<code>.png (the package's
-    own bytes); returns the count per category folder. ``package``: an unpacked package folder
-    or its .tgz; empty: fetched with ``npm pack``."""
+def class_folder(entry: dict, classes: str = "category") -> str:
+    """An emoji.json entry's class folder: 'smileys_and_emotion', or with ``subcategory``
+    'smileys_and_emotion-heart' (an entry without a subcategory: '<category>-other')."""
+    folder = category_folder(entry["category"])
+    if classes == "category":
+        return folder
+    subcategory = entry.get("subcategory")
+    subfolder = category_folder(subcategory) if isinstance(subcategory, str) else ""
+    return f"{folder}-{subfolder or 'other'}"
+
+
+def export_emoji(
+    out_dir: str, package: str = "", emoji_set: str = "google", classes: str = "category"
+) -> dict[str, int]:
+    """Writes every base emoji of ``emoji_set`` as out_dir/<class>/<code>.png (the package's
+    own bytes), one class folder per category or subcategory (``classes``); returns the count
+    per folder. ``package``: an unpacked package folder or its .tgz; empty: fetched with
+    ``npm pack``."""
     if emoji_set not in EMOJI_SETS:
         raise ArtganError(f"emoji set must be one of {', '.join(EMOJI_SETS)}, got {emoji_set!r}")
+    if classes not in CLASS_LEVELS:
+        raise ArtganError(
+            f"emoji classes must be one of {', '.join(CLASS_LEVELS)}, got {classes!r}"
+        )
     with _package_reader(package, emoji_set) as (read, where):
         entries = _base_entries(read, where, emoji_set)
         counts: dict[str, int] = {}
@@ -55,7 +77,7 @@ def export_emoji(out_dir: str, package: str = "", emoji_set: str = "google") -> 
             if png is None:
                 missing.append(relative)
                 continue
-            folder = category_folder(entry["category"])
+            folder = class_folder(entry, classes)
             os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
             _write_atomically(os.path.join(out_dir, folder, entry["image"]), png)
             counts[folder] = counts.get(folder, 0) + 1

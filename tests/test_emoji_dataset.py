@@ -114,3 +114,24 @@ def test_an_unknown_set_is_refused():
 def test_category_folders_are_plain_names():
     assert category_folder("Smileys & Emotion") == "smileys_and_emotion"
     assert category_folder("Travel & Places") == "travel_and_places"
+
+
+def test_subcategory_classes_give_one_folder_per_subcategory(package, tmp_path, capsys):
+    entries = json.loads((tmp_path / "package" / "emoji.json").read_text())
+    entries[0]["subcategory"] = "face-smiling"
+    entries[1]["subcategory"] = "animal-mammal"  # the flag has none: '<category>-other'
+    (tmp_path / "package" / "emoji.json").write_text(json.dumps(entries))
+    out = tmp_path / "out"
+    args = ["data", "emoji", "--out", str(out), "--package", package, "--classes", "subcategory"]
+    assert cli.main(args) == 0
+    assert "in 3 subcategory folders" in capsys.readouterr().out
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == [
+        os.path.join("animals_and_nature-animal_mammal", "1f436.png"),
+        os.path.join("flags-other", "1f1eb-1f1f7.png"),
+        os.path.join("smileys_and_emotion-face_smiling", "1f600.png"),
+    ]
+
+
+def test_an_unknown_class_level_is_refused(package, tmp_path):
+    with pytest.raises(ArtganError, match="category, subcategory"):
+        export_emoji(str(tmp_path / "out"), package, classes="emoji")

@@ -11,6 +11,7 @@ import sys
 from artgan import bench
 from artgan.cli import gallery, generate, kubeflow, mlmd, native_logs, run, serve
 from artgan.cli.common import verbose_parent
+from artgan.emoji_dataset import CLASS_LEVELS, export_emoji
 from artgan.errors import ArtganError
 
 
@@ -28,7 +29,7 @@ def _add_data(commands, parents) -> None:
     fashion.add_argument("--out", required=True, help="output folder")
     emoji = datasets.add_parser(
         "emoji",
-        help="an emoji-datasource npm package's base emoji: 64x64 RGBA PNGs by category",
+        help="an emoji-datasource npm package's base emoji: 64x64 RGBA PNGs by (sub)category",
     )
     emoji.add_argument("--out", required=True, help="output folder")
     emoji.add_argument(
@@ -38,6 +39,13 @@ def _add_data(commands, parents) -> None:
         help="the unpacked package folder or its .tgz (default: fetch it with npm pack)",
     )
     emoji.add_argument("--set", dest="emoji_set", default="google", help="%(default)s")
+    emoji.add_argument(
+        "--classes",
+        choices=CLASS_LEVELS,
+        default="category",
+        help="one folder per category (9) or subcategory (98 for google: heart, "
+        "animal-mammal, food-fruit, ...); default %(default)s",
+    )
 
 
 def _bench(args) -> None:
@@ -67,11 +75,9 @@ def _data(args) -> None:
     from artgan import datasets
 
     if args.dataset == "emoji":
-        from artgan.emoji_dataset import export_emoji
-
-        counts = export_emoji(args.out, args.package, args.emoji_set)
+        counts = export_emoji(args.out, args.package, args.emoji_set, args.classes)
         print(
-            f"wrote {sum(counts.values())} {args.emoji_set} emoji in {len(counts)} category "
+            f"wrote {sum(counts.values())} {args.emoji_set} emoji in {len(counts)} {args.classes} "
             f"folders to {os.path.abspath(args.out)}"
         )
         for folder, count in counts.items():
