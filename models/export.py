@@ -76,15 +76,30 @@ def truncate_latents(latents: tf.Tensor, psi: tf.Tensor) -> tf.Tensor:
     return LATENT_MEAN + psi[:, tf.newaxis] * (latents - LATENT_MEAN)
 
 
-def labels_from_seeds(seeds: tf.Tensor, num_classes: int) -> tf.Tensor:
-    """One class label per int64 seed (uniform), independent of batch composition."""
+def labels_from_seeds(
+    seeds: tf.Tensor, num_classes: int, class_shares: tuple[float, ...] | None = None
+) -> tf.Tensor:
+    """One class label per int64 seed, independent of batch composition: uniform, or drawn in
+    proportion to ``class_shares`` (the training set's, so that seeds sample the collection as
+    it is: a class of 1 image in 1,906 is drawn about once per 1,906 seeds)."""
+    seeds = tf.cast(seeds, tf.int64)
+    if class_shares is None:
 
-    def draw(seed: tf.Tensor) -> tf.Tensor:
-        return tf.random.stateless_uniform(
-            [], seed=tf.stack([seed, 1]), maxval=num_classes, dtype=tf.int32
-        )
+        def draw(seed: tf.Tensor) -> tf.Tensor:
+            return tf.random.stateless_uniform(
+                [], seed=tf.stack([seed, 1]), maxval=num_classes, dtype=tf.int32
+            )
 
-    return tf.map_fn(draw, tf.cast(seeds, tf.int64), fn_output_signature=tf.int32)
+        return tf.map_fn(draw, seeds, fn_output_signature=tf.int32)
+    cumulative = np.cumsum(np.asarray(class_shares, np.float64))
+    upper_bounds = tf.constant(cumulative[:-1] / cumulative[-1], tf.float32)
+    uniform = tf.map_fn(
+        lambda seed: tf.random.stateless_uniform([], seed=tf.stack([seed, 1])),
+        seeds,
+        fn_output_signature=tf.float32,
+    )
+    # The first class whose cumulative share exceeds the draw (the last class takes the rest).
+    return tf.searchsorted(upper_bounds, uniform, side="right", out_type=tf.int32)
 
 
 def labels_from_latents(latents: tf.Tensor, num_classes: int) -> tf.Tensor:
@@ -131,14 +146,27 @@ class GeneratorSignatures:
     """The generator's serving functions, one per signature of the contract.
 
     A class-conditional generator (``num_classes`` > 0) reads [latents, labels]: without
-    labels, ``serving_default`` draws each seed's class from the seed and ``from_latents``
-    from the latent (``labels_from_latents``).
+    labels, ``serving_default`` draws each seed's class from the seed (in proportion to
+    ``class_shares`` when given) and ``from_latents`` from the latent (``labels_from_latents``).
     """
 
-    def __init__(self, generator: keras.Model, latent_dim: int, num_classes: int = 0):
+    def __init__(
+        self,
+        generator: keras.Model,
+        latent_dim: int,
+        num_classes: int = 0,
+        class_shares: tuple[float, ...] | None = None,
+    ):
         self.generator = generator
         self.latent_dim = latent_dim
         self.num_classes = num_classes
+        self.class_shares = class_shares
+
+    def seed_labels(self, seeds: tf.Tensor) -> tf.Tensor | None:
+        """The class each seed draws (``labels_from_seeds``); None when unconditional."""
+        if not self.num_classes:
+            return None
+        return labels_from_seeds(seeds, self.num_classes, self.class_shares)
 
     def outputs(self, latents: tf.Tensor, labels: tf.Tensor | None) -> dict[str, tf.Tensor]:
         if self.num_classes:
@@ -159,8 +187,7 @@ class GeneratorSignatures:
         return {IMAGES_OUTPUT: images, PNG_OUTPUT: pngs, PNG_BYTES_OUTPUT: tf.identity(pngs)}
 
     def from_seeds(self, seeds: tf.Tensor) -> dict[str, tf.Tensor]:
-        labels = labels_from_seeds(seeds, self.num_classes) if self.num_classes else None
-        return self.outputs(latents_from_seeds(seeds, self.latent_dim), labels)
+        return self.outputs(latents_from_seeds(seeds, self.latent_dim), self.seed_labels(seeds))
 
     def from_latents(self, latents: tf.Tensor) -> dict[str, tf.Tensor]:
         labels = labels_from_latents(latents, self.num_classes) if self.num_classes else None
@@ -176,8 +203,7 @@ class GeneratorSignatures:
         return truncate_latents(latents_from_seeds(seeds, self.latent_dim), psi)
 
     def truncated(self, seeds: tf.Tensor, psi: tf.Tensor) -> dict[str, tf.Tensor]:
-        labels = labels_from_seeds(seeds, self.num_classes) if self.num_classes else None
-        return self.outputs(self.truncated_latents(seeds, psi), labels)
+        return self.outputs(self.truncated_latents(seeds, psi), self.seed_labels(seeds))
 
     def truncated_with_labels(self, seeds: tf.Tensor, labels: tf.Tensor, psi: tf.Tensor):
         return self.outputs(self.truncated_latents(seeds, psi), labels)
@@ -244,14 +270,19 @@ def warmup_requests(latent_dim: int, num_classes: int) -> list[predict_pb2.Predi
 
 
 def export_generator(
-    generator: keras.Model, latent_dim: int, export_dir: str, num_classes: int = 0
+    generator: keras.Model,
+    latent_dim: int,
+    export_dir: str,
+    num_classes: int = 0,
+    class_shares: tuple[float, ...] | None = None,
 ) -> str:
-    """Writes the generator SavedModel, its info and its warmup requests to ``export_dir``."""
+    """Writes the generator SavedModel, its info and its warmup requests to ``export_dir``;
+    ``class_shares``: each class's share of the training set, which seeds draw by."""
     archive = keras.export.ExportArchive()
     # No archive.track(generator): the endpoints track the variables they use, and tracking
     # the model as well stores every variable twice (keras-team/keras#23553).
     for name, (function, input_signature) in (
-        GeneratorSignatures(generator, latent_dim, num_classes).endpoints().items()
+        GeneratorSignatures(generator, latent_dim, num_classes, class_shares).endpoints().items()
     ):
         archive.add_endpoint(name, function, input_signature=input_signature)
     archive.write_out(export_dir, verbose=False)
@@ -263,6 +294,8 @@ def export_generator(
         "channels": channels,
         "num_classes": num_classes,
     }
+    if class_shares is not None:
+        info["class_shares"] = [float(share) for share in class_shares]
     extra_dir = os.path.join(export_dir, contract.ASSETS_EXTRA_DIR)
     tf.io.gfile.makedirs(extra_dir)
     with tf.io.gfile.GFile(os.path.join(extra_dir, GENERATOR_INFO_FILE), "w") as f:

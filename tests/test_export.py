@@ -287,6 +287,35 @@ def test_truncated_with_labels_keeps_the_class_and_pulls_seeds_together(conditio
     bundle.close()
 
 
+def test_seeds_draw_classes_by_their_share_of_the_training_set():
+    seeds = np.arange(4000, dtype=np.int64)
+    labels = labels_from_seeds(tf.constant(seeds), 3, (0.7, 0.3, 0.0)).numpy()
+    counts = np.bincount(labels, minlength=3)
+    assert counts[2] == 0  # a class with no training images is never drawn
+    assert 0.67 < counts[0] / len(seeds) < 0.73
+    alone = labels_from_seeds(tf.constant(seeds[7:12]), 3, (0.7, 0.3, 0.0)).numpy()
+    np.testing.assert_array_equal(alone, labels[7:12])  # keyed by the seed, not the batch
+
+
+def test_a_model_exported_with_class_shares_serves_seeds_by_them(tmp_path):
+    """Through TF Serving's session loader: all seeds draw the only class with a share."""
+    keras.utils.set_random_seed(5)
+    train = TrainConfig(latent_dim=LATENT_DIM, generator_width=16, discriminator_width=8)
+    generator, _ = build_networks(train, DataConfig(resolution=RESOLUTION, channels=3), 3)
+    path = export_generator(generator, LATENT_DIM, str(tmp_path / "shares"), 3, (0.0, 1.0, 0.0))
+    with open(os.path.join(path, "assets.extra", contract.GENERATOR_INFO_FILE)) as f:
+        assert json.load(f)["class_shares"] == [0.0, 1.0, 0.0]
+    bundle = SavedModelBundle(path)
+    seeds = np.arange(8, dtype=np.int64)
+    by_seed = bundle.run(DEFAULT_SIGNATURE, {SEEDS_INPUT: seeds}, [IMAGES_OUTPUT])
+    class_one = bundle.run(
+        WITH_LABELS_SIGNATURE,
+        {SEEDS_INPUT: seeds, LABELS_INPUT: np.ones(8, np.int64)},
+        [IMAGES_OUTPUT],
+    )
+    np.testing.assert_array_equal(by_seed[IMAGES_OUTPUT], class_one[IMAGES_OUTPUT])
+
+
 def test_labels_from_latents_are_deterministic_and_cover_every_class():
     latents = latents_from_seeds(tf.range(3000, dtype=tf.int64), 16)
     labels = labels_from_latents(latents, 5).numpy()

@@ -84,9 +84,10 @@ def test_a_good_export_passes_every_check(good_dir):
 def test_a_conditional_export_passes_every_check(tmp_path):
     train = TrainConfig(latent_dim=LATENT_DIM, generator_width=16, discriminator_width=8)
     generator, _ = build_networks(train, DataConfig(resolution=8, channels=3), num_classes=4)
-    export_generator(generator, LATENT_DIM, str(tmp_path), num_classes=4)
+    export_generator(generator, LATENT_DIM, str(tmp_path), 4, class_shares=(0.1, 0.2, 0.3, 0.4))
     result = run_checks(str(tmp_path), MAX_BATCH)
     assert result.blessed, result.reason
+    assert "'seed_classes': 'by class share'" in result.checks[1].detail
     detail = result.checks[5].detail
     assert "with_labels, from_latents_with_labels, truncated, truncated_with_labels agree" in detail
     assert "through from_latents_with_labels gives truncated_with_labels" in detail

@@ -261,7 +261,10 @@ class TimedTraining:
                 train, strategy, generator, discriminator, global_batch
             )
         self.sampled = self.ema.model if train.ema_kimg > 0 else generator
-        signatures = export.GeneratorSignatures(self.sampled, train.latent_dim, self.num_classes)
+        shares = tuple(np.bincount(labels) / len(labels)) if self.num_classes else None
+        signatures = export.GeneratorSignatures(
+            self.sampled, train.latent_dim, self.num_classes, shares
+        )
         self.generate_from_seeds = tf.function(signatures.from_seeds)
         self.images_per_step = global_batch
         self.seconds = 0.0

@@ -83,6 +83,9 @@ class ServingCheckResult:
         return dataclasses.asdict(self)
 
 
+_SIZE_FIELDS = ("latent_dim", "height", "width", "channels", "num_classes")
+
+
 @dataclasses.dataclass(frozen=True)
 class GeneratorInfo:
     latent_dim: int
@@ -90,6 +93,18 @@ class GeneratorInfo:
     width: int
     channels: int
     num_classes: int
+    class_shares: tuple[float, ...] | None = None  # what seeds draw classes by; None: uniform
+
+    def seed_labels(self, seeds: np.ndarray) -> np.ndarray:
+        """The class ``serving_default`` draws for each seed."""
+        labels = labels_from_seeds(tf.constant(seeds), self.num_classes, self.class_shares)
+        return labels.numpy().astype(np.int64)
+
+    def describe(self) -> str:
+        sizes = {name: getattr(self, name) for name in _SIZE_FIELDS}
+        if self.num_classes:
+            sizes["seed_classes"] = "by class share" if self.class_shares else "uniform"
+        return str(sizes)
 
 
 def read_generator_info(model_dir: str) -> GeneratorInfo:
@@ -97,8 +112,10 @@ def read_generator_info(model_dir: str) -> GeneratorInfo:
     try:
         with tf.io.gfile.GFile(path) as f:
             info = json.load(f)
+        shares = info.get("class_shares")
         return GeneratorInfo(
-            **{field.name: int(info[field.name]) for field in dataclasses.fields(GeneratorInfo)}
+            **{name: int(info[name]) for name in _SIZE_FIELDS},
+            class_shares=tuple(float(share) for share in shares) if shares else None,
         )
     except (OSError, tf.errors.OpError, ValueError, KeyError, TypeError) as error:
         raise CheckFailed(f"cannot read {path}: {type(error).__name__}: {error}") from error
@@ -265,7 +282,7 @@ def check_signatures_agree(bundle: SavedModelBundle, info: GeneratorInfo) -> str
     if not info.num_classes:
         pairs = [(FROM_LATENTS_SIGNATURE, {LATENTS_INPUT: latents})]
     else:
-        labels = labels_from_seeds(tf.constant(seeds), info.num_classes).numpy().astype(np.int64)
+        labels = info.seed_labels(seeds)
         pairs = [
             (WITH_LABELS_SIGNATURE, {SEEDS_INPUT: seeds, LABELS_INPUT: labels}),
             (FROM_LATENTS_WITH_LABELS_SIGNATURE, {LATENTS_INPUT: latents, LABELS_INPUT: labels}),
@@ -294,7 +311,7 @@ def check_truncation_agrees(bundle: SavedModelBundle, info: GeneratorInfo, seeds
     truncated_inputs = {SEEDS_INPUT: seeds, PSI_INPUT: psi}
     name, truncated = FROM_LATENTS_SIGNATURE, TRUNCATED_SIGNATURE
     if info.num_classes:
-        labels = labels_from_seeds(tf.constant(seeds), info.num_classes).numpy().astype(np.int64)
+        labels = info.seed_labels(seeds)
         inputs[LABELS_INPUT] = truncated_inputs[LABELS_INPUT] = labels
         name, truncated = FROM_LATENTS_WITH_LABELS_SIGNATURE, TRUNCATED_WITH_LABELS_SIGNATURE
     if not np.array_equal(
@@ -332,7 +349,7 @@ def run_checks(model_dir: str, max_batch_size: int) -> ServingCheckResult:
 
     def info() -> str:
         state["info"] = read_generator_info(model_dir)
-        return str(dataclasses.asdict(state["info"]))
+        return state["info"].describe()
 
     steps: list[tuple[str, Callable[[], str]]] = [
         ("load", load),

@@ -79,13 +79,15 @@ def image_dataset(
     )
 
 
-def count_classes(file_patterns: list[str], feature_spec: dict[str, Any]) -> int:
-    """1 + the largest label in the examples, or 0 when they have no labels."""
+def class_counts(file_patterns: list[str], feature_spec: dict[str, Any]) -> tuple[int, ...]:
+    """How many examples have each label 0..largest; () when they have no labels."""
     if LABEL_KEY not in feature_spec:
-        return 0
-    labels = _parsed(file_patterns, feature_spec, [LABEL_KEY]).map(lambda x: x[LABEL_KEY])
-    largest = labels.reduce(tf.constant(-1, tf.int64), lambda a, b: tf.maximum(a, tf.reduce_max(b)))
-    return int(largest) + 1
+        return ()
+    labels = _parsed(file_patterns, feature_spec, [LABEL_KEY]).map(
+        lambda x: tf.reshape(x[LABEL_KEY], [])
+    )
+    batches = [batch.numpy() for batch in labels.batch(4096)]
+    return tuple(int(count) for count in np.bincount(np.concatenate(batches or [[]]).astype(int)))
 
 
 def load_split(

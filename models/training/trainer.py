@@ -40,7 +40,7 @@ from artgan.config import (
 )
 from artgan.errors import ArtganError
 from artgan.models import export, networks
-from artgan.models.data.dataset import count_classes, count_examples, image_dataset
+from artgan.models.data.dataset import class_counts, count_examples, image_dataset
 from artgan.models.training import losses, warm_start
 from artgan.models.training.ema import GeneratorEma, ema_decay
 from artgan.models.training.gan import AdversarialRecipe, AdversarialTrainer
@@ -317,10 +317,11 @@ def run_fn(fn_args) -> None:
         )
         log.info("%s", why)
     feature_spec = tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec()
-    num_classes = count_classes(fn_args.train_files, feature_spec) if train.conditional else 0
-    if train.conditional and num_classes < 2:
+    counts = class_counts(fn_args.train_files, feature_spec) if train.conditional else ()
+    if train.conditional and len(counts) < 2:
         log.info("the images have no class labels: training an unconditional GAN")
-        num_classes = 0
+        counts = ()
+    num_classes = len(counts)
     dataset = image_dataset(fn_args.train_files, feature_spec, train, num_classes > 0)
     train_and_export(
         dataset,
@@ -331,11 +332,18 @@ def run_fn(fn_args) -> None:
         serving_model_dir=fn_args.serving_model_dir,
         checkpoint_dir=custom.get("checkpoint_dir", ""),
         base_model=fn_args.base_model,
+        class_shares=shares_of(counts) if counts else None,
     )
     if not cluster_task().is_chief:
         # TFX's GenericExecutor fails a task whose serving_model_dir is missing when run_fn
         # returns: a worker finishes when the chief's export does.
         wait_for_export(fn_args.serving_model_dir, CHIEF_EXPORT_WAIT_S)
+
+
+def shares_of(counts: tuple[int, ...]) -> tuple[float, ...]:
+    """Each class's share of the training examples."""
+    total = sum(counts)
+    return tuple(count / total for count in counts)
 
 
 def export_finished_marker(serving_model_dir: str) -> str:
@@ -367,9 +375,11 @@ def train_and_export(
     serving_model_dir: str,
     checkpoint_dir: str = "",
     base_model: str | None = None,
+    class_shares: tuple[float, ...] | None = None,
 ) -> keras.Model:
     """Trains, exports the generator to ``serving_model_dir`` and the training state beside it;
-    returns the exported generator.
+    returns the exported generator. ``class_shares``: each class's share of the training set,
+    which the served model's seeds draw their classes by (None: uniform).
 
     With ``train.warm_start``, training begins from ``base_model``'s training state
     (``base_model``: the latest blessed model's ``Format-Serving`` folder, None if none).
@@ -402,7 +412,7 @@ def train_and_export(
     )
     export_dir = _task_dir(task, serving_model_dir, "export")
     try:
-        export.export_generator(generator, train.latent_dim, export_dir, num_classes)
+        export.export_generator(generator, train.latent_dim, export_dir, num_classes, class_shares)
     finally:
         _remove_scratch(task, export_dir)
     if not task.is_chief:
