@@ -261,7 +261,7 @@ class TimedTraining:
                 train, strategy, generator, discriminator, global_batch
             )
         self.sampled = self.ema.model if train.ema_kimg > 0 else generator
-        shares = tuple(np.bincount(labels) / len(labels)) if self.num_classes else None
+        shares = trainer.shares_of(tuple(np.bincount(labels))) if self.num_classes else None
         signatures = export.GeneratorSignatures(
             self.sampled, train.latent_dim, self.num_classes, shares
         )
