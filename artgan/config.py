@@ -24,6 +24,9 @@ JIT_COMPILE_MODES = ("auto", "on", "off")
 ARCHITECTURES = ("conv", "resnet", "dcgan", "fastgan")  # builders: models/networks/
 LOSSES = ("non_saturating", "hinge", "wgan_gp")  # models/training/losses.py
 UPSAMPLING_MODES = ("transposed", "resize", "bilinear")  # conv's up blocks (networks/conv.py)
+# How a conditional generator reads its class: joined to the latent at the input (any
+# architecture: networks/conditional.py), or in every up block's batch norm (conv: BigGAN's).
+CONDITIONING_MODES = ("input", "batchnorm")
 AUGMENT_TRANSFORMS = ("color", "translation", "cutout")  # models/training/augment.py
 # train.augment=auto: adaptive DiffAugment (every transform) for training sets of fewer images
 # than this, none for larger ones (Zhao et al. 2020, Karras et al. 2020: most gain below ~10k).
@@ -37,6 +40,7 @@ CHOICES: dict[str, tuple] = {
     "train.architecture": ARCHITECTURES,
     "train.loss": LOSSES,
     "train.generator_upsampling": UPSAMPLING_MODES,
+    "train.generator_conditioning": CONDITIONING_MODES,
     "train.jit_compile": JIT_COMPILE_MODES,
     "eval.feature_network": FEATURE_NETWORKS,
 }
@@ -219,6 +223,11 @@ class TrainConfig:
     # "bilinear" resizes bilinearly instead: no plaid texture in the emoji's grids, FD 171
     # after 720 s against 152-156 for "resize" (slower early: 446 against 170 at 360 s).
     generator_upsampling: str = "resize"
+    # How a conditional generator reads the class: "input" joins a label embedding to the
+    # latent (any architecture); "batchnorm" (conv only) also takes every up block's batch-norm
+    # scale and shift from [latent, embedding], as BigGAN does, so the class can shape each
+    # scale rather than mostly the colours.
+    generator_conditioning: str = "input"
     # Filters of the first discriminator block; doubles per block. 16 gives D the widths of the
     # default generator at each resolution at 64x64; 32 (the default until 2026-12-06) made D
     # twice as wide and the step 1.5 times as slow: on the emoji after 540 s, FD 55 in 1,800 steps
@@ -299,6 +308,11 @@ class TrainConfig:
         if not self.reconstruction_weight >= 0:
             raise ArtganError(
                 f"train.reconstruction_weight must be >= 0, got {self.reconstruction_weight}"
+            )
+        if self.generator_conditioning == "batchnorm" and self.architecture != "conv":
+            raise ArtganError(
+                "train.generator_conditioning batchnorm is built for the conv architecture, "
+                f"not {self.architecture}; use generator_conditioning input with it"
             )
 
     def with_augment_for(self, num_images: int) -> tuple[TrainConfig, str]:

@@ -73,6 +73,24 @@ def conditional_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
+def batchnorm_conditioned_dir(tmp_path_factory) -> str:
+    """A conditional model whose class sets every up block's batch norm."""
+    keras.utils.set_random_seed(5)
+    train = TrainConfig(
+        latent_dim=LATENT_DIM,
+        generator_width=16,
+        discriminator_width=8,
+        generator_conditioning="batchnorm",
+    )
+    generator, _ = build_networks(train, DataConfig(resolution=RESOLUTION, channels=3), 3)
+    for layer in generator.layers:  # away from the identity it starts at, as after training
+        if isinstance(layer, keras.layers.Dense):
+            layer.kernel.assign(tf.random.normal(layer.kernel.shape, stddev=0.3))
+    path = str(tmp_path_factory.mktemp("export") / "batchnorm_conditioned")
+    return export_generator(generator, LATENT_DIM, path, NUM_CLASSES)
+
+
+@pytest.fixture(scope="module")
 def loaded(export_dir):
     return tf.saved_model.load(export_dir)
 
@@ -94,12 +112,13 @@ def decode_png(png: bytes) -> np.ndarray:
     return array[..., np.newaxis] if array.ndim == 2 else array
 
 
-@pytest.mark.parametrize("which", ["unconditional", "conditional"])
+@pytest.mark.parametrize("which", ["unconditional", "conditional", "batchnorm_conditioned"])
 def test_every_signature_gives_the_same_bytes_through_the_session_loader_and_eagerly(
-    which, export_dir, conditional_dir
+    which, request
 ):
     """TF Serving's loader (graph, restore op, Session.run) and tf.saved_model.load agree."""
-    path, num_classes = (export_dir, 0) if which == "unconditional" else (conditional_dir, 3)
+    path = request.getfixturevalue("export_dir" if which == "unconditional" else f"{which}_dir")
+    num_classes = 0 if which == "unconditional" else NUM_CLASSES
     eager = tf.saved_model.load(path)
     bundle = SavedModelBundle(path)
     expected = set(contract.signature_names(num_classes))

@@ -144,3 +144,34 @@ def test_the_default_discriminator_is_no_wider_than_the_generator_at_64x64():
     assert shared == [8, 16, 32]
     for size in shared:
         assert discriminator_widths[size] <= generator_widths[size], size
+
+
+def test_batchnorm_conditioning_gives_every_up_block_a_class_dependent_scale_and_shift():
+    train = dataclasses.replace(SMALL, generator_conditioning="batchnorm")
+    generator, discriminator = build_networks(train, DataConfig(16, 4), num_classes=5)
+    plain, _ = build_networks(SMALL, DataConfig(16, 4), num_classes=5)
+    assert [i.name for i in generator.inputs] == [i.name for i in plain.inputs]  # one contract
+    latents, labels = tf.random.normal([2, 8]), tf.constant([1, 4])
+    images = generator([latents, labels], training=False)
+    assert images.shape == (2, 16, 16, 4)
+    assert discriminator([images, labels], training=True).shape == (2, 1)
+
+    # Two Dense layers (scale, shift) per up block read [latent, label embedding]...
+    condition_dense = [
+        layer
+        for layer in generator.layers
+        if isinstance(layer, keras.layers.Dense) and layer.kernel.shape[0] == 16
+    ]
+    assert len(condition_dense) == 2 * num_up_blocks(16) + 1  # + the 4x4 block's input layer
+    # ...and each one shapes the image: a gradient reaches every one of them.
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(generator([latents, labels], training=True) ** 2)
+    gradients = tape.gradient(total, [layer.kernel for layer in condition_dense])
+    assert all(float(tf.reduce_max(tf.abs(g))) > 0 for g in gradients)
+
+
+def test_batchnorm_conditioning_is_refused_outside_conv():
+    with pytest.raises(ArtganError, match="generator_conditioning batchnorm.*conv.*resnet"):
+        TrainConfig(architecture="resnet", generator_conditioning="batchnorm").validate()
+    with pytest.raises(ArtganError, match="generator_conditioning"):
+        TrainConfig(generator_conditioning="everywhere").validate()

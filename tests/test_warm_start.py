@@ -16,7 +16,11 @@ from artgan import cli
 from artgan.config import TrainConfig
 from artgan.errors import ArtganError
 from artgan.models.training.trainer import train_and_export, train_gan
-from artgan.models.training.warm_start import TRAINING_STATE_DIR, warm_start_source
+from artgan.models.training.warm_start import (
+    TRAINING_STATE_DIR,
+    check_same_shapes,
+    warm_start_source,
+)
 
 WARM = dataclasses.replace(TRAIN, train_steps=2, warm_start=True)
 
@@ -150,6 +154,26 @@ def test_other_up_blocks_are_refused_and_older_models_count_as_transposed(previo
         warm_start_source(
             serving, DATA, dataclasses.replace(WARM, generator_upsampling="resize"), 0
         )
+
+
+def test_other_class_conditioning_is_refused_and_older_models_read_labels_at_the_input(
+    previous, tmp_path
+):
+    older = tmp_path / "older_conditional"
+    shutil.copytree(os.path.dirname(previous), older)
+    extra = older / "Format-Serving" / "assets.extra"
+    config = json.loads((extra / "train_config.json").read_text())
+    del config["train"]["generator_conditioning"]  # written before the field existed
+    (extra / "train_config.json").write_text(json.dumps(config))
+    info = json.loads((extra / "generator.json").read_text())
+    (extra / "generator.json").write_text(json.dumps({**info, "num_classes": 3}))
+    serving = str(older / "Format-Serving")
+
+    check_same_shapes(serving, DATA, WARM, 3)  # "input", as every model before the field
+    batchnorm = dataclasses.replace(WARM, generator_conditioning="batchnorm")
+    with pytest.raises(ArtganError, match=r"generator_conditioning \('input' -> 'batchnorm'\)"):
+        check_same_shapes(serving, DATA, batchnorm, 3)
+    check_same_shapes(previous, DATA, batchnorm, 0)  # unconditional: nothing to condition
 
 
 def test_no_blessed_model_or_no_training_state_trains_from_scratch(tmp_path, caplog):

@@ -14,7 +14,11 @@ import keras
 from artgan.config import ARCHITECTURES
 from artgan.models.networks import conditional, dcgan, fastgan, resnet
 from artgan.models.networks.blocks import LOGITS_LAYER, RECONSTRUCTION_LAYER, num_up_blocks
-from artgan.models.networks.conv import build_discriminator, build_generator
+from artgan.models.networks.conv import (
+    build_batchnorm_conditioned_generator,
+    build_discriminator,
+    build_generator,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -30,17 +34,26 @@ __all__ = [
 def build_networks(train, data, num_classes: int = 0) -> tuple[keras.Model, keras.Model]:
     """(generator, discriminator) for ``train.architecture`` (TrainConfig, DataConfig).
 
-    With ``num_classes`` > 0 both are class-conditional (``conditional.py``): the generator
-    takes [latents, labels] and the discriminator [images, labels]. A discriminator returns
+    With ``num_classes`` > 0 both are class-conditional (``conditional.py``, or conv's
+    ``generator_conditioning`` batchnorm): the generator takes [latents, labels] and the
+    discriminator [images, labels]. A discriminator returns
     logits [N, 1], or [logits, reconstruction] when it has a decoder (``fastgan``).
     """
     generator, discriminator = _build_unconditional(train, data, num_classes)
     if not num_classes:
         return generator, discriminator
-    return (
-        conditional.conditional_generator(generator, train.latent_dim, num_classes),
-        conditional.projection_discriminator(discriminator, num_classes),
-    )
+    if train.generator_conditioning == "batchnorm":
+        generator = build_batchnorm_conditioned_generator(
+            train.latent_dim,
+            num_classes,
+            data.resolution,
+            data.channels,
+            train.generator_width,
+            train.generator_upsampling,
+        )
+    else:
+        generator = conditional.conditional_generator(generator, train.latent_dim, num_classes)
+    return generator, conditional.projection_discriminator(discriminator, num_classes)
 
 
 def _build_unconditional(train, data, num_classes: int) -> tuple[keras.Model, keras.Model]:

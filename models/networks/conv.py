@@ -23,19 +23,35 @@ from artgan.models.networks.blocks import LOGITS_LAYER, num_up_blocks
 _RESIDUAL_SCALE = 0.5**0.5  # keeps the variance of main + shortcut that of one path
 
 
-def up_block(x, filters: int, upsampling: str = "transposed"):
+def up_block(x, filters: int, upsampling: str = "transposed", condition=None):
     """2x upsampling: a 4x4 transposed conv (or, with ``resize``, a nearest-neighbour resize
     and a 3x3 conv; with ``bilinear``, a bilinear resize and a 3x3 conv), plus a 1x1 shortcut
-    of the upsampled input."""
+    of the upsampled input. With ``condition`` [N, C] its batch norm is conditional."""
     interpolation = "bilinear" if upsampling == "bilinear" else "nearest"
     upsampled = layers.UpSampling2D(interpolation=interpolation)(x)
     if upsampling in ("resize", "bilinear"):
         main = layers.Conv2D(filters, 3, padding="same", use_bias=False)(upsampled)
     else:
         main = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
-    main = layers.ReLU()(layers.BatchNormalization()(main))
+    if condition is None:
+        main = layers.BatchNormalization()(main)
+    else:
+        main = conditional_batch_norm(main, condition)
+    main = layers.ReLU()(main)
     shortcut = layers.Conv2D(filters, 1, use_bias=False)(upsampled)
     return layers.Rescaling(_RESIDUAL_SCALE)(layers.Add()([main, shortcut]))
+
+
+def conditional_batch_norm(x, condition):
+    """Batch norm whose per-channel scale and shift are linear in ``condition`` (BigGAN's);
+    at initialisation plain batch norm (scale 1, shift 0)."""
+    channels = x.shape[-1]
+    normed = layers.BatchNormalization(center=False, scale=False)(x)
+    scale = layers.Dense(channels, kernel_initializer="zeros", bias_initializer="ones")(condition)
+    shift = layers.Dense(channels, kernel_initializer="zeros")(condition)
+    scale = layers.Reshape((1, 1, channels))(scale)
+    shift = layers.Reshape((1, 1, channels))(shift)
+    return layers.Add()([layers.Multiply()([normed, scale]), shift])
 
 
 def _down_block(x, filters: int, dropout: float):
@@ -58,16 +74,39 @@ def build_generator(
     """Latent [N, latent_dim] -> images [N, resolution, resolution, channels] in [-1, 1];
     ``upsampling`` is ``transposed`` or ``resize`` (see ``up_block``)."""
     latents = keras.Input(shape=(latent_dim,), name="latents")
-    x = layers.Dense(4 * 4 * width, use_bias=False)(latents)
+    images = _generator_body(latents, None, resolution, channels, width, upsampling)
+    return keras.Model(latents, images, name="generator")
+
+
+def build_batchnorm_conditioned_generator(
+    latent_dim: int,
+    num_classes: int,
+    resolution: int,
+    channels: int,
+    width: int = 128,
+    upsampling: str = "resize",
+) -> keras.Model:
+    """[latents [N, latent_dim], labels [N]] -> images: [latent, label embedding] feeds the
+    first block and every up block's conditional batch norm (``generator_conditioning``
+    batchnorm; the same inputs as ``conditional.conditional_generator``)."""
+    latents = keras.Input(shape=(latent_dim,), name="latents")
+    labels = keras.Input(shape=(), dtype="int32", name="labels")
+    embedded = layers.Embedding(num_classes, latent_dim, name="label_embedding")(labels)
+    condition = layers.Concatenate()([latents, layers.Activation("linear")(embedded)])
+    images = _generator_body(condition, condition, resolution, channels, width, upsampling)
+    return keras.Model([latents, labels], images, name="conditional_generator")
+
+
+def _generator_body(x, condition, resolution, channels, width, upsampling):
+    x = layers.Dense(4 * 4 * width, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Reshape((4, 4, width))(x)
     filters = width
     for _ in range(num_up_blocks(resolution)):
         filters = max(filters // 2, 16)
-        x = up_block(x, filters, upsampling)
-    images = layers.Conv2D(channels, 3, padding="same", activation="tanh", dtype="float32")(x)
-    return keras.Model(latents, images, name="generator")
+        x = up_block(x, filters, upsampling, condition)
+    return layers.Conv2D(channels, 3, padding="same", activation="tanh", dtype="float32")(x)
 
 
 def build_discriminator(

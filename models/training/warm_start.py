@@ -37,10 +37,12 @@ SHAPE_FIELDS = (
     ("train", "generator_width"),
     ("train", "discriminator_width"),
 )
-# conv's up blocks (transposed 4x4 or resize + 3x3 kernels); models from before the field
-# existed were all transposed.
-UPSAMPLING_FIELD = ("train", "generator_upsampling")
-UPSAMPLING_BEFORE_THE_FIELD = "transposed"
+# conv's shape-deciding fields, with the value models from before each field existed had: its
+# up blocks (transposed 4x4 or resize + 3x3 kernels) and where a conditional one reads labels.
+CONV_FIELDS_BEFORE_THEY_EXISTED = {
+    "generator_upsampling": "transposed",
+    "generator_conditioning": "input",
+}
 
 
 def training_state_dir(serving_model_dir: str) -> str:
@@ -133,11 +135,13 @@ def check_same_shapes(
     extra = os.path.join(base_model, "assets.extra")
     previous = _read_json(os.path.join(extra, TRAIN_CONFIG_FILE))
     current = {"data": dataclasses.asdict(data), "train": dataclasses.asdict(train)}
-    previous["train"] = {
-        "generator_upsampling": UPSAMPLING_BEFORE_THE_FIELD,
-        **previous.get("train", {}),
-    }
-    fields = SHAPE_FIELDS + ((UPSAMPLING_FIELD,) if train.architecture == "conv" else ())
+    previous["train"] = {**CONV_FIELDS_BEFORE_THEY_EXISTED, **previous.get("train", {})}
+    conv_fields = CONV_FIELDS_BEFORE_THEY_EXISTED if train.architecture == "conv" else {}
+    fields = SHAPE_FIELDS + tuple(
+        ("train", field)
+        for field in conv_fields
+        if num_classes or field != "generator_conditioning"
+    )
     differences = [
         f"{section}.{field} ({previous.get(section, {}).get(field)!r} -> "
         f"{current[section][field]!r})"
