@@ -65,7 +65,12 @@ def export_dir(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def conditional_dir(tmp_path_factory) -> str:
     keras.utils.set_random_seed(4)
-    train = TrainConfig(latent_dim=LATENT_DIM, generator_width=16, discriminator_width=8)
+    train = TrainConfig(
+        latent_dim=LATENT_DIM,
+        generator_width=16,
+        discriminator_width=8,
+        generator_conditioning="input",  # the label joined to the latent
+    )
     data = DataConfig(resolution=RESOLUTION, channels=3)
     generator, _ = build_networks(train, data, NUM_CLASSES)
     path = str(tmp_path_factory.mktemp("export") / "conditional")

@@ -175,3 +175,15 @@ def test_batchnorm_conditioning_is_refused_outside_conv():
         TrainConfig(architecture="resnet", generator_conditioning="batchnorm").validate()
     with pytest.raises(ArtganError, match="generator_conditioning"):
         TrainConfig(generator_conditioning="everywhere").validate()
+
+
+def test_auto_conditioning_is_batchnorm_for_conv_and_input_for_the_others():
+    assert TrainConfig().conditioning_mode() == "batchnorm"
+    assert TrainConfig(architecture="resnet").conditioning_mode() == "input"
+    TrainConfig(architecture="fastgan").validate()  # auto never asks for what cannot be built
+    conv, _ = build_networks(SMALL, DataConfig(8, 1), num_classes=3)
+    resnet, _ = build_networks(
+        dataclasses.replace(SMALL, architecture="resnet"), DataConfig(8, 1), 3
+    )
+    assert sum(isinstance(layer, keras.layers.Dense) for layer in conv.layers) > 1
+    assert resnet.layers[-1].name == "generator"  # the base generator fed [latent, embedding]

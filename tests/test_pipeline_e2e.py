@@ -81,6 +81,9 @@ def check_pushed_version_serves_everywhere(version_dir: str, tmp_path) -> None:
     # serving_default's seeds draw classes by their share of the training split
     assert len(info["class_shares"]) == 3 and min(info["class_shares"]) > 0
     assert sum(info["class_shares"]) == pytest.approx(1.0)
+    with open(os.path.join(version_dir, "assets.extra", "train_config.json")) as f:
+        recorded = json.load(f)["train"]
+    assert recorded["generator_conditioning"] == "batchnorm"  # auto, as the conv model built it
     seeds = np.array(SEEDS, np.int64)
     labels = np.array([2, 0, 1], np.int64)
     latents = latents_from_seeds(tf.constant(seeds), info["latent_dim"]).numpy()

@@ -169,11 +169,13 @@ def test_other_class_conditioning_is_refused_and_older_models_read_labels_at_the
     (extra / "generator.json").write_text(json.dumps({**info, "num_classes": 3}))
     serving = str(older / "Format-Serving")
 
-    check_same_shapes(serving, DATA, WARM, 3)  # "input", as every model before the field
-    batchnorm = dataclasses.replace(WARM, generator_conditioning="batchnorm")
-    with pytest.raises(ArtganError, match=r"generator_conditioning \('input' -> 'batchnorm'\)"):
-        check_same_shapes(serving, DATA, batchnorm, 3)
-    check_same_shapes(previous, DATA, batchnorm, 0)  # unconditional: nothing to condition
+    # "input", as every model before the field
+    check_same_shapes(serving, DATA, dataclasses.replace(WARM, generator_conditioning="input"), 3)
+    assert WARM.generator_conditioning == "auto"  # compared as what it builds: batchnorm
+    for batchnorm in (WARM, dataclasses.replace(WARM, generator_conditioning="batchnorm")):
+        with pytest.raises(ArtganError, match=r"conditioning \('input' -> 'batchnorm'\)"):
+            check_same_shapes(serving, DATA, batchnorm, 3)
+    check_same_shapes(previous, DATA, dataclasses.replace(WARM, generator_conditioning="input"), 0)
 
 
 def test_no_blessed_model_or_no_training_state_trains_from_scratch(tmp_path, caplog):

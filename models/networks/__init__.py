@@ -42,7 +42,7 @@ def build_networks(train, data, num_classes: int = 0) -> tuple[keras.Model, kera
     generator, discriminator = _build_unconditional(train, data, num_classes)
     if not num_classes:
         return generator, discriminator
-    if train.generator_conditioning == "batchnorm":
+    if train.conditioning_mode() == "batchnorm":
         generator = build_batchnorm_conditioned_generator(
             train.latent_dim,
             num_classes,

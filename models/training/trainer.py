@@ -322,6 +322,15 @@ def run_fn(fn_args) -> None:
         log.info("the images have no class labels: training an unconditional GAN")
         counts = ()
     num_classes = len(counts)
+    if num_classes and train.generator_conditioning == AUTO:  # recorded as what it builds
+        train = dataclasses.replace(train, generator_conditioning=train.conditioning_mode())
+        log.info(
+            "train.generator_conditioning=auto: %s (%s generator, %d classes; "
+            "--generator-conditioning sets it)",
+            train.generator_conditioning,
+            train.architecture,
+            num_classes,
+        )
     dataset = image_dataset(fn_args.train_files, feature_spec, train, num_classes > 0)
     train_and_export(
         dataset,

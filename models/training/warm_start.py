@@ -18,7 +18,7 @@ import os
 import keras
 import tensorflow as tf
 
-from artgan.config import DataConfig, TrainConfig
+from artgan.config import DataConfig, TrainConfig, conditioning_mode
 from artgan.contract import GENERATOR_INFO_FILE
 from artgan.errors import ArtganError
 
@@ -136,6 +136,10 @@ def check_same_shapes(
     previous = _read_json(os.path.join(extra, TRAIN_CONFIG_FILE))
     current = {"data": dataclasses.asdict(data), "train": dataclasses.asdict(train)}
     previous["train"] = {**CONV_FIELDS_BEFORE_THEY_EXISTED, **previous.get("train", {})}
+    for config in (previous, current):  # auto compared as what it built
+        config["train"]["generator_conditioning"] = conditioning_mode(
+            config["train"].get("architecture", ""), config["train"]["generator_conditioning"]
+        )
     conv_fields = CONV_FIELDS_BEFORE_THEY_EXISTED if train.architecture == "conv" else {}
     fields = SHAPE_FIELDS + tuple(
         ("train", field)
