@@ -4,7 +4,8 @@
 spectral-normalised residual blocks; ``fastgan`` (16 px and up) has upsample + conv blocks with
 skip-layer excitation and a discriminator that also reconstructs its input (a second output);
 ``dcgan`` is the TensorFlow tutorial's 28x28 pair or the DCGAN paper's 64x64 one.
-``conditional.py`` wraps any of them for class labels.
+``conditional.py`` wraps any of them for class labels; conv's generator reads them in every
+up block's batch norm instead (``TrainConfig.generator_conditioning``).
 """
 
 from __future__ import annotations
