@@ -275,9 +275,11 @@ def export_generator(
     export_dir: str,
     num_classes: int = 0,
     class_shares: tuple[float, ...] | None = None,
+    class_names: tuple[str, ...] | None = None,
 ) -> str:
     """Writes the generator SavedModel, its info and its warmup requests to ``export_dir``;
-    ``class_shares``: each class's share of the training set, which seeds draw by."""
+    ``class_shares``: each class's share of the training set, which seeds draw by;
+    ``class_names``: each label's class folder, for clients that ask by name."""
     archive = keras.export.ExportArchive()
     # No archive.track(generator): the endpoints track the variables they use, and tracking
     # the model as well stores every variable twice (keras-team/keras#23553).
@@ -296,6 +298,8 @@ def export_generator(
     }
     if class_shares is not None:
         info["class_shares"] = [float(share) for share in class_shares]
+    if class_names is not None:
+        info["class_names"] = list(class_names)
     extra_dir = os.path.join(export_dir, contract.ASSETS_EXTRA_DIR)
     tf.io.gfile.makedirs(extra_dir)
     with tf.io.gfile.GFile(os.path.join(extra_dir, GENERATOR_INFO_FILE), "w") as f:

@@ -335,12 +335,29 @@ class VersionUnloaded(Exception):
 def served_num_classes(model_base_path: str, version: int) -> int:
     """Classes of a pushed class-conditional generator (0: unconditional), from its
     ``assets.extra/generator.json``."""
-    info_path = os.path.join(model_base_path, str(version), ASSETS_EXTRA_DIR, GENERATOR_INFO_FILE)
     try:
-        with open(info_path) as f:
-            return int(json.load(f).get("num_classes", 0))
+        return int(_generator_info(model_base_path, version).get("num_classes", 0))
     except (OSError, ValueError):
         return 0
+
+
+def served_class_names(model_base_path: str, version: int) -> list[str] | None:
+    """Each label's class name (its training folder) from a pushed version's generator.json;
+    None for models exported without them (or unconditional ones)."""
+    try:
+        names = _generator_info(model_base_path, version).get("class_names")
+    except (OSError, ValueError):
+        return None
+    return [str(name) for name in names] if isinstance(names, list) else None
+
+
+def _generator_info(model_base_path: str, version: int) -> dict:
+    info_path = os.path.join(model_base_path, str(version), ASSETS_EXTRA_DIR, GENERATOR_INFO_FILE)
+    with open(info_path) as f:
+        info = json.load(f)
+    if not isinstance(info, dict):
+        raise ValueError(f"{info_path} holds no JSON object")
+    return info
 
 
 def grid_labels(model_base_path: str, version: int, seeds: Sequence[int]) -> list[int] | None:

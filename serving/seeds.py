@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from artgan.errors import ArtganError
 
@@ -15,11 +15,6 @@ GRID_SHAPE = re.compile(r"^(\d+)[xX](\d+)$")
 def parse_seeds(text: str) -> list[int]:
     """``"0-15,20,30-31"`` -> [0, ..., 15, 20, 30, 31]; duplicates are dropped, order kept."""
     return list(dict.fromkeys(parse_int_ranges(text, "seeds")))
-
-
-def parse_labels(text: str) -> list[int]:
-    """``"3"`` or ``"0-9,0-5"``: class labels, in order, repeats kept."""
-    return parse_int_ranges(text, "labels")
 
 
 def parse_int_ranges(text: str, what: str) -> list[int]:
@@ -62,3 +57,40 @@ def parse_grid(text: str) -> tuple[int, int]:
     if columns * rows > MAX_SEEDS:
         raise ArtganError(f"bad --grid {text!r}: more than {MAX_SEEDS} cells")
     return columns, rows
+
+
+def resolve_labels(text: str, class_names: Callable[[], Sequence[str]] | None) -> list[int]:
+    """``--labels`` with class names as well as numbers: ``"0-2,smileys_and_emotion-heart,flag"``
+    -> labels. A name is a class's full name or a part only one class's name holds (``heart``
+    would be ambiguous among the emoji's heart classes). ``class_names`` looks the names up,
+    once and only when a name is given; None: numbers only."""
+    labels: list[int] = []
+    known: Sequence[str] | None = None
+    for part in (part.strip() for part in text.split(",")):
+        if SEED_RANGE.match(part):
+            labels.extend(parse_int_ranges(part, "labels"))
+            continue
+        if class_names is None:
+            raise ArtganError(
+                f"--labels {part!r} names a class, but the model's class names are not known "
+                "here: give --model-base-path (the served model's folder, whose generator.json "
+                "lists them) or the class number"
+            )
+        known = class_names() if known is None else known
+        labels.append(_class_by_name(part, known))
+    return labels
+
+
+def _class_by_name(name: str, class_names: Sequence[str]) -> int:
+    if name in class_names:
+        return list(class_names).index(name)
+    holding = [index for index, known in enumerate(class_names) if name.lower() in known.lower()]
+    if len(holding) == 1:
+        return holding[0]
+    if holding:
+        choices = ", ".join(f"{index}={class_names[index]}" for index in holding[:12])
+        raise ArtganError(f"--labels {name!r} fits {len(holding)} classes: {choices}")
+    raise ArtganError(
+        f"--labels {name!r} is no class of this model ({len(class_names)} classes: "
+        f"{', '.join(class_names[:12])}{', ...' if len(class_names) > 12 else ''})"
+    )

@@ -19,7 +19,8 @@ from artgan.config import (
     ServingConfig,
     TrainConfig,
 )
-from artgan.serving.seeds import format_int_ranges, parse_labels
+from artgan.errors import ArtganError
+from artgan.serving.seeds import format_int_ranges, resolve_labels
 
 SECTIONS = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
 
@@ -132,5 +133,39 @@ def test_python_dash_m_artgan_is_the_cli():
 @pytest.mark.parametrize("labels", [[0, 1, 2, 3], [5], [0, 1, 2, 0, 1, 7, 9, 8], []])
 def test_label_ranges_print_as_generate_reads_them(labels):
     text = format_int_ranges(labels)
-    assert (parse_labels(text) if labels else []) == labels
+    assert (resolve_labels(text, None) if labels else []) == labels
     assert format_int_ranges(list(range(10)) + list(range(6))) == "0-9,0-5"
+
+
+EMOJI_CLASSES = [
+    "flags-country_flag",
+    "smileys_and_emotion-heart",
+    "smileys_and_emotion-face_smiling",
+]
+
+
+def test_labels_name_classes_by_full_name_or_a_part_only_one_name_holds():
+    looked_up = []
+
+    def names():
+        looked_up.append(1)
+        return EMOJI_CLASSES
+
+    assert resolve_labels("0-1,smileys_and_emotion-heart,FLAG,smiling,2", names) == [
+        0,
+        1,
+        1,
+        0,
+        2,
+        2,
+    ]
+    assert looked_up == [1]  # once, however many names
+    resolve_labels("0-2", lambda: pytest.fail("numbers need no names"))
+    with pytest.raises(ArtganError, match=r"'smileys' fits 2 classes: 1=smileys_and_emotion-heart"):
+        resolve_labels("smileys", names)
+    with pytest.raises(ArtganError, match=r"'cat' is no class of this model \(3 classes: flags-"):
+        resolve_labels("cat", names)
+    with pytest.raises(ArtganError, match="--model-base-path"):
+        resolve_labels("heart", None)
+    with pytest.raises(ArtganError, match="runs backwards"):
+        resolve_labels("3-1", names)

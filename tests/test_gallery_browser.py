@@ -20,9 +20,9 @@ import pytest
 from PIL import Image, ImageSequence
 from serving_fixtures import push, write_config
 
-from artgan.config import GalleryConfig, ServerConfig
+from artgan.config import DataConfig, GalleryConfig, ServerConfig, TrainConfig
 from artgan.models.export import export_generator
-from artgan.models.networks import build_generator
+from artgan.models.networks import build_generator, build_networks
 from artgan.serving.server import start_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -277,3 +277,48 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def conditional_server(tmp_path_factory):
+    """A class-conditional 8x8 RGBA generator whose generator.json names its 3 classes."""
+    root = tmp_path_factory.mktemp("gallery_classes")
+    keras.utils.set_random_seed(3)
+    train = TrainConfig(latent_dim=LATENT_DIM, generator_width=16, discriminator_width=8)
+    generator, _ = build_networks(train, DataConfig(resolution=8, channels=4), num_classes=3)
+    export_generator(
+        generator, LATENT_DIM, str(root / MODEL / "1"), 3, class_names=("cats", "dogs", "flags")
+    )
+    with start_server(
+        str(root / MODEL),
+        MODEL,
+        port=0,
+        rest_port=0,
+        poll_seconds=0.2,
+        gallery=GalleryConfig(gallery=True),
+    ) as handle:
+        yield handle
+
+
+def test_the_class_picker_names_each_class_and_draws_it(conditional_server, browser):
+    browser.get(f"{conditional_server.rest.url}/")
+    sources = wait(browser, lambda: grid_sources(browser), "the grid's images never decoded")
+    picker = browser.find_element(By.ID, "class-select")
+    wait(browser, picker.is_displayed, "no class picker for a conditional model")
+    options = [option.text for option in Select(picker).options]
+    assert options == ["from the seed", "class 0: cats", "class 1: dogs", "class 2: flags"]
+    Select(picker).select_by_visible_text("class 1: dogs")
+    dogs = grid_changed(browser, sources)
+    request = urllib.request.Request(  # the grid is with_labels' PNGs for class 1
+        f"{conditional_server.rest.url}/v1/models/{MODEL}/versions/1:predict",
+        data=json.dumps(
+            {
+                "signature_name": "with_labels",
+                "inputs": {"seeds": list(range(16)), "labels": [1] * 16},
+            }
+        ).encode(),
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        served = json.loads(answer.read().decode("utf-8", "replace"))["outputs"]["png_bytes"]
+    assert dogs == [f"data:image/png;base64,{png['b64']}" for png in served]
+    assert not message(browser)

@@ -34,14 +34,25 @@ def server(tmp_path_factory):
         yield handle
 
 
+CLASS_NAMES = ("animals-cat", "animals-dog", "flags-country_flag")
+
+
 @pytest.fixture(scope="module")
-def conditional_server(tmp_path_factory):
+def conditional_base(tmp_path_factory) -> str:
+    """A class-conditional model's base path, its version 1 recording CLASS_NAMES."""
     root = tmp_path_factory.mktemp("conditional")
     train = TrainConfig(latent_dim=LATENT_DIM, generator_width=16, discriminator_width=8)
     data = DataConfig(resolution=8, channels=4)
     generator, _ = build_networks(train, data, num_classes=NUM_CLASSES)
-    export_generator(generator, LATENT_DIM, str(root / MODEL / "1"), num_classes=NUM_CLASSES)
-    with start_server(str(root / MODEL), port=0, poll_seconds=POLL_SECONDS) as handle:
+    export_generator(
+        generator, LATENT_DIM, str(root / MODEL / "1"), NUM_CLASSES, class_names=CLASS_NAMES
+    )
+    return str(root / MODEL)
+
+
+@pytest.fixture(scope="module")
+def conditional_server(conditional_base):
+    with start_server(conditional_base, port=0, poll_seconds=POLL_SECONDS) as handle:
         with GeneratorClient(handle.host, handle.port) as client:
             client.wait_until_available(MODEL, timeout_s=30)
         yield handle
@@ -95,6 +106,25 @@ def test_class_rows_give_each_class_a_row_of_the_same_seeds(conditional_server, 
     grid = pixels(tmp_path / "grid.png")
     assert grid.shape == image_grid(np.zeros((12, 8, 8, 4), np.uint8), 4).shape  # 3 rows of 4
     assert generate(conditional_server, "--class-rows", "--out", str(tmp_path)) == 2
+
+
+def test_labels_may_name_classes_given_the_model_base_path(
+    conditional_server, conditional_base, tmp_path, capsys
+):
+    by_name = ("--labels", "dog,flags-country_flag", "--model-base-path", conditional_base)
+    flags = ("--seeds", "0-1", "--class-rows", "--out", str(tmp_path))
+    assert generate(conditional_server, *flags, *by_name) == 0
+    with GeneratorClient(conditional_server.host, conditional_server.port) as client:
+        for label in (1, 2):
+            for seed, png in enumerate(client.generate(MODEL, [0, 1], labels=[label]).pngs):
+                assert (tmp_path / f"class_{label:02d}_seed_{seed:04d}.png").read_bytes() == png
+    assert not (tmp_path / "class_00_seed_0000.png").exists()
+    # Names need the folder that records them; an unknown or ambiguous name is refused.
+    assert generate(conditional_server, *flags, "--labels", "dog") == 2
+    assert "give --model-base-path" in capsys.readouterr().err
+    assert generate(conditional_server, *flags, *by_name[:1], "animals", *by_name[2:]) == 2
+    assert "'animals' fits 2 classes: 0=animals-cat, 1=animals-dog" in capsys.readouterr().err
+    assert generate(conditional_server, *flags, *by_name[:1], "0-1", *by_name[2:]) == 0
 
 
 def test_slerp_keeps_the_norm_between_orthogonal_latents_and_walks_hit_the_seeds():

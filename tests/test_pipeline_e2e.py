@@ -20,7 +20,7 @@ from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.orchestration import metadata
-from tiny_pipeline import tiny_config
+from tiny_pipeline import TINY_DIGITS, tiny_config
 
 from artgan.cli import build_parser, main
 from artgan.cli.run import config_from_args
@@ -84,6 +84,8 @@ def check_pushed_version_serves_everywhere(version_dir: str, tmp_path) -> None:
     with open(os.path.join(version_dir, "assets.extra", "train_config.json")) as f:
         recorded = json.load(f)["train"]
     assert recorded["generator_conditioning"] == "batchnorm"  # auto, as the conv model built it
+    # Each label's class folder, which `artgan generate --labels NAME` reads
+    assert info["class_names"] == [str(digit) for digit in TINY_DIGITS]
     seeds = np.array(SEEDS, np.int64)
     labels = np.array([2, 0, 1], np.int64)
     latents = latents_from_seeds(tf.constant(seeds), info["latent_dim"]).numpy()

@@ -17,6 +17,7 @@ from artgan.models.data import preprocessing
 from artgan.models.data.preprocessing import (
     IMAGE_KEY,
     LABEL_KEY,
+    LABEL_NAME_KEY,
     orient,
     pixels_to_square,
     preprocessing_fn,
@@ -229,6 +230,14 @@ def test_preprocessing_fn_accepts_sparse_image_input():
     assert images.shape == (2, 8, 8, 1)
     assert np.allclose(images[0], 1.0, atol=ATOL)
     assert np.allclose(images[1], -1.0, atol=ATOL)
+    assert outputs[LABEL_KEY].numpy().tolist() == [3, 7]
+
+
+def test_preprocessing_fn_keeps_each_label_s_class_name():
+    _, inputs = batch_inputs()
+    inputs[LABEL_NAME_KEY] = tf.constant([[b"hearts"], [b"flags"]])
+    outputs = preprocessing_fn(inputs, {"data": {"resolution": 8, "channels": 1}})
+    assert outputs[LABEL_NAME_KEY].numpy().tolist() == [b"hearts", b"flags"]
     assert outputs[LABEL_KEY].numpy().tolist() == [3, 7]
 
 

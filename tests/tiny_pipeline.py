@@ -10,11 +10,13 @@ from PIL import Image
 from artgan import datasets
 from artgan.config import DataConfig, EvalConfig, PipelineConfig, TrainConfig
 
+TINY_DIGITS = (0, 1, 7)  # the class folders
+
 
 def write_tiny_digits(folder) -> str:
     """60 real 8x8 digits (three classes of 20) as PNG files in class folders."""
     pixels, labels = datasets.digit_pixels()
-    for digit in (0, 1, 7):
+    for digit in TINY_DIGITS:
         os.makedirs(folder / str(digit))
         for index in np.flatnonzero(labels == digit)[:20]:
             Image.fromarray(pixels[index]).save(folder / str(digit) / f"d{index}.png")

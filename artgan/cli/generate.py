@@ -28,7 +28,14 @@ def add_parser(commands, parents) -> None:
     generate.add_argument(
         "--labels",
         help="class labels for a class-conditional model: one for all seeds or one per seed "
-        "(with --class-rows: one grid row per label)",
+        "(with --class-rows: one grid row per label); numbers (0-2,5) or, with "
+        "--model-base-path, class names (smileys_and_emotion-heart, or a part of one name)",
+    )
+    generate.add_argument(
+        "--model-base-path",
+        metavar="DIR",
+        help="the served model's folder (as given to the server): --labels may then name "
+        "classes, read from the version's assets.extra/generator.json",
     )
     generate.add_argument(
         "--truncation",
@@ -83,10 +90,10 @@ def generate(args) -> None:
 
 def grid(client, args, background) -> None:
     from artgan.serving.pictures import write_generated
-    from artgan.serving.seeds import parse_grid, parse_labels, parse_seeds
+    from artgan.serving.seeds import parse_grid, parse_seeds
 
     columns, rows = parse_grid(args.grid) if args.grid else (None, None)
-    labels = parse_labels(args.labels) if args.labels else None
+    labels = requested_labels(args)
     if args.seeds:
         seeds = parse_seeds(args.seeds)
     elif columns and not args.class_rows:
@@ -110,14 +117,13 @@ def grid(client, args, background) -> None:
 
 def walk(client, args, background) -> None:
     from artgan.serving.pictures import write_walk
-    from artgan.serving.seeds import parse_labels
     from artgan.serving.walks import generate_walk
 
     if args.seeds or args.grid or args.class_rows:
         raise ArtganError(
             "--interpolate takes its seeds itself: leave out --seeds, --grid and --class-rows"
         )
-    labels = parse_labels(args.labels) if args.labels else [None]
+    labels = requested_labels(args) or [None]
     if len(labels) != 1:
         raise ArtganError(f"a walk is drawn in one class: give one --labels, not {args.labels}")
     if args.fps <= 0:
@@ -144,3 +150,36 @@ def walk(client, args, background) -> None:
     print(f"  strip: {written['strip']}")
     if "gif" in written:
         print(f"  gif: {written['gif']}")
+
+
+def requested_labels(args) -> list[int] | None:
+    """``--labels`` as numbers, names looked up under ``--model-base-path`` when given."""
+    from artgan.serving.seeds import resolve_labels
+
+    if not args.labels:
+        return None
+    lookup = (
+        (lambda: class_names_under(args.model_base_path, args.version))
+        if (args.model_base_path)
+        else None
+    )
+    return resolve_labels(args.labels, lookup)
+
+
+def class_names_under(model_base_path: str, version: int | None) -> list[str]:
+    """The class names of ``version`` (default: the newest) under ``model_base_path``."""
+    from artgan.serving.client import served_class_names
+    from artgan.serving.repository import ready_versions
+
+    if version is None:
+        versions = ready_versions(model_base_path)
+        if not versions:
+            raise ArtganError(f"--model-base-path {model_base_path} holds no model version")
+        version = versions[-1]
+    names = served_class_names(model_base_path, version)
+    if not names:
+        raise ArtganError(
+            f"version {version} under {model_base_path} records no class names (unconditional, "
+            "or exported before they were kept): give --labels as class numbers"
+        )
+    return names

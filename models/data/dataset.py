@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import tensorflow as tf
 
 from artgan.config import TrainConfig
 from artgan.errors import ArtganError
-from artgan.models.data.preprocessing import IMAGE_KEY, LABEL_KEY
+from artgan.models.data.preprocessing import IMAGE_KEY, LABEL_KEY, LABEL_NAME_KEY
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,23 @@ def class_counts(file_patterns: list[str], feature_spec: dict[str, Any]) -> tupl
     )
     batches = [batch.numpy() for batch in labels.batch(4096)]
     return tuple(int(count) for count in np.bincount(np.concatenate(batches or [[]]).astype(int)))
+
+
+def read_class_names(
+    file_patterns: list[str], feature_spec: dict[str, Any], num_classes: int
+) -> tuple[str, ...] | None:
+    """The class folder's name of each label 0..num_classes-1 ("" for a label no example
+    has); None when the examples carry no names (transformed before they were kept)."""
+    if LABEL_NAME_KEY not in feature_spec or LABEL_KEY not in feature_spec:
+        return None
+    names = [""] * num_classes
+    pairs = _parsed(file_patterns, feature_spec, [LABEL_KEY, LABEL_NAME_KEY])
+    for batch in pairs.batch(4096):
+        labels = batch[LABEL_KEY].numpy().reshape(-1)
+        for label, name in zip(labels, batch[LABEL_NAME_KEY].numpy().reshape(-1), strict=True):
+            if 0 <= label < num_classes and not names[label]:
+                names[label] = os.fsdecode(name)
+    return tuple(names)
 
 
 def load_split(

@@ -29,6 +29,7 @@ from artgan.config import DataConfig
 
 IMAGE_KEY = "image"  # raw: encoded bytes; transformed: float32 [res, res, channels]
 LABEL_KEY = "label"
+LABEL_NAME_KEY = "label_name"  # the class folder's name (os.fsencode'd), beside its label
 ORIENTATION_KEY = "orientation"  # raw only: EXIF orientation 1..8 still to apply
 # Raw only: the decoded size ImageExampleGen recorded (upright; as tf.io.decode_image yields).
 SHAPE_KEYS = ("height", "width", "channels")
@@ -390,6 +391,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
     outputs = {IMAGE_KEY: to_squares(encoded, orientation, tf.cast(shapes, tf.int64))}
     if LABEL_KEY in inputs:
         outputs[LABEL_KEY] = _dense(inputs[LABEL_KEY], default=-1)
+    if LABEL_NAME_KEY in inputs:  # kept, so the trainer can name the classes it learns
+        outputs[LABEL_NAME_KEY] = _dense(inputs[LABEL_NAME_KEY], default=b"")
     return outputs
 
 

@@ -40,7 +40,12 @@ from artgan.config import (
 )
 from artgan.errors import ArtganError
 from artgan.models import export, networks
-from artgan.models.data.dataset import class_counts, count_examples, image_dataset
+from artgan.models.data.dataset import (
+    class_counts,
+    count_examples,
+    image_dataset,
+    read_class_names,
+)
 from artgan.models.training import losses, warm_start
 from artgan.models.training.ema import GeneratorEma, ema_decay
 from artgan.models.training.gan import AdversarialRecipe, AdversarialTrainer
@@ -342,6 +347,9 @@ def run_fn(fn_args) -> None:
         checkpoint_dir=custom.get("checkpoint_dir", ""),
         base_model=fn_args.base_model,
         class_shares=shares_of(counts) if counts else None,
+        class_names=read_class_names(fn_args.train_files, feature_spec, num_classes)
+        if counts
+        else None,
     )
     if not cluster_task().is_chief:
         # TFX's GenericExecutor fails a task whose serving_model_dir is missing when run_fn
@@ -385,10 +393,12 @@ def train_and_export(
     checkpoint_dir: str = "",
     base_model: str | None = None,
     class_shares: tuple[float, ...] | None = None,
+    class_names: tuple[str, ...] | None = None,
 ) -> keras.Model:
     """Trains, exports the generator to ``serving_model_dir`` and the training state beside it;
     returns the exported generator. ``class_shares``: each class's share of the training set,
-    which the served model's seeds draw their classes by (None: uniform).
+    which the served model's seeds draw their classes by (None: uniform); ``class_names``: each
+    label's class folder, recorded in the model's generator.json.
 
     With ``train.warm_start``, training begins from ``base_model``'s training state
     (``base_model``: the latest blessed model's ``Format-Serving`` folder, None if none).
@@ -421,7 +431,9 @@ def train_and_export(
     )
     export_dir = _task_dir(task, serving_model_dir, "export")
     try:
-        export.export_generator(generator, train.latent_dim, export_dir, num_classes, class_shares)
+        export.export_generator(
+            generator, train.latent_dim, export_dir, num_classes, class_shares, class_names
+        )
     finally:
         _remove_scratch(task, export_dir)
     if not task.is_chief:

@@ -19,6 +19,7 @@ const state = {
   version: null, // the version the choice resolved to
   signatures: {},
   numClasses: null, // null: unknown (a number box), 0: unconditional
+  classNames: [], // each class's training folder, where the model's generator.json names them
   available: [],
   offline: false, // the last version poll failed
   messageTimer: null,
@@ -138,7 +139,7 @@ async function loadVersion() {
   }
   state.version = meta.version;
   state.signatures = meta.signatures;
-  state.numClasses = has("with_labels") ? await classCount() : 0;
+  [state.numClasses, state.classNames] = has("with_labels") ? await classInfo() : [0, []];
   clearMessage();
   renderServed();
   renderVersionOptions();
@@ -148,13 +149,16 @@ async function loadVersion() {
   await Promise.all([renderGrid(), renderReport()]);
 }
 
-async function classCount() {
-  if (!state.extras) return null;
+async function classInfo() {
+  // [the class count (null: unknown), each class's name (the training folder; [] if not kept)]
+  if (!state.extras) return [null, []];
   try {
     const info = await versionFile(state.api.model, state.version, "generator.json");
-    return info && info.num_classes ? Number(info.num_classes) : null;
+    const count = info && info.num_classes ? Number(info.num_classes) : null;
+    const names = info && Array.isArray(info.class_names) ? info.class_names.map(String) : [];
+    return [count, names];
   } catch {
-    return null;
+    return [null, []];
   }
 }
 
@@ -171,7 +175,10 @@ function renderClassPicker() {
     const previous = select.value;
     select.innerHTML = "";
     select.add(new Option("from the seed", ""));
-    for (let c = 0; c < state.numClasses; c++) select.add(new Option(`class ${c}`, String(c)));
+    for (let c = 0; c < state.numClasses; c++) {
+      const name = state.classNames[c] ? `: ${state.classNames[c]}` : "";
+      select.add(new Option(`class ${c}${name}`, String(c)));
+    }
     select.value = previous !== "" && Number(previous) < state.numClasses ? previous : "";
   }
 }
