@@ -158,12 +158,11 @@ def requested_labels(args) -> list[int] | None:
 
     if not args.labels:
         return None
-    lookup = (
-        (lambda: class_names_under(args.model_base_path, args.version))
-        if (args.model_base_path)
-        else None
+    if not args.model_base_path:
+        return resolve_labels(args.labels, None)
+    return resolve_labels(
+        args.labels, lambda: class_names_under(args.model_base_path, args.version)
     )
-    return resolve_labels(args.labels, lookup)
 
 
 def class_names_under(model_base_path: str, version: int | None) -> list[str]:

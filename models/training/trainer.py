@@ -337,6 +337,7 @@ def run_fn(fn_args) -> None:
             num_classes,
         )
     dataset = image_dataset(fn_args.train_files, feature_spec, train, num_classes > 0)
+    names = read_class_names(fn_args.train_files, feature_spec, num_classes) if counts else None
     train_and_export(
         dataset,
         data,
@@ -347,9 +348,7 @@ def run_fn(fn_args) -> None:
         checkpoint_dir=custom.get("checkpoint_dir", ""),
         base_model=fn_args.base_model,
         class_shares=shares_of(counts) if counts else None,
-        class_names=read_class_names(fn_args.train_files, feature_spec, num_classes)
-        if counts
-        else None,
+        class_names=names,
     )
     if not cluster_task().is_chief:
         # TFX's GenericExecutor fails a task whose serving_model_dir is missing when run_fn
