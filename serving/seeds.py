@@ -9,6 +9,7 @@ from artgan.errors import ArtganError
 
 MAX_SEEDS = 100_000
 SEED_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+_NUMBERS = re.compile(r"^[\d\s-]*$")
 GRID_SHAPE = re.compile(r"^(\d+)[xX](\d+)$")
 
 
@@ -67,7 +68,7 @@ def resolve_labels(text: str, class_names: Callable[[], Sequence[str]] | None) -
     labels: list[int] = []
     known: Sequence[str] | None = None
     for part in (part.strip() for part in text.split(",")):
-        if SEED_RANGE.match(part):
+        if _NUMBERS.match(part):  # numbers, ranges, or a typo in one (refused by the parser)
             labels.extend(parse_int_ranges(part, "labels"))
             continue
         if class_names is None:
@@ -78,6 +79,8 @@ def resolve_labels(text: str, class_names: Callable[[], Sequence[str]] | None) -
             )
         known = class_names() if known is None else known
         labels.append(_class_by_name(part, known))
+    if len(labels) > MAX_SEEDS:
+        raise ArtganError(f"bad labels {text!r}: more than {MAX_SEEDS} values")
     return labels
 
 

@@ -169,3 +169,5 @@ def test_labels_name_classes_by_full_name_or_a_part_only_one_name_holds():
         resolve_labels("heart", None)
     with pytest.raises(ArtganError, match="runs backwards"):
         resolve_labels("3-1", names)
+    with pytest.raises(ArtganError, match="'' is not N or N-M"):
+        resolve_labels("0,,1", names)
