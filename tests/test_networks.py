@@ -149,7 +149,9 @@ def test_the_default_discriminator_is_no_wider_than_the_generator_at_64x64():
 def test_batchnorm_conditioning_gives_every_up_block_a_class_dependent_scale_and_shift():
     train = dataclasses.replace(SMALL, generator_conditioning="batchnorm")
     generator, discriminator = build_networks(train, DataConfig(16, 4), num_classes=5)
-    plain, _ = build_networks(SMALL, DataConfig(16, 4), num_classes=5)
+    at_input = dataclasses.replace(SMALL, generator_conditioning="input")
+    plain, _ = build_networks(at_input, DataConfig(16, 4), num_classes=5)
+    assert plain.name == "conditional_generator" and plain.layers[-1].name == "generator"
     assert [i.name for i in generator.inputs] == [i.name for i in plain.inputs]  # one contract
     latents, labels = tf.random.normal([2, 8]), tf.constant([1, 4])
     images = generator([latents, labels], training=False)
