@@ -62,32 +62,30 @@ def export_dir(tmp_path_factory) -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def conditional_dir(tmp_path_factory) -> str:
-    keras.utils.set_random_seed(4)
+def conditional_generator(conditioning: str, seed: int) -> keras.Model:
+    """A small 3-class RGB generator reading its class as ``conditioning`` says."""
+    keras.utils.set_random_seed(seed)
     train = TrainConfig(
         latent_dim=LATENT_DIM,
         generator_width=16,
         discriminator_width=8,
-        generator_conditioning="input",  # the label joined to the latent
+        generator_conditioning=conditioning,
     )
-    data = DataConfig(resolution=RESOLUTION, channels=3)
-    generator, _ = build_networks(train, data, NUM_CLASSES)
+    generator, _ = build_networks(train, DataConfig(resolution=RESOLUTION, channels=3), NUM_CLASSES)
+    return generator
+
+
+@pytest.fixture(scope="module")
+def conditional_dir(tmp_path_factory) -> str:
+    """A conditional model whose label is joined to the latent."""
     path = str(tmp_path_factory.mktemp("export") / "conditional")
-    return export_generator(generator, LATENT_DIM, path, NUM_CLASSES)
+    return export_generator(conditional_generator("input", 4), LATENT_DIM, path, NUM_CLASSES)
 
 
 @pytest.fixture(scope="module")
 def batchnorm_conditioned_dir(tmp_path_factory) -> str:
     """A conditional model whose class sets every up block's batch norm."""
-    keras.utils.set_random_seed(5)
-    train = TrainConfig(
-        latent_dim=LATENT_DIM,
-        generator_width=16,
-        discriminator_width=8,
-        generator_conditioning="batchnorm",
-    )
-    generator, _ = build_networks(train, DataConfig(resolution=RESOLUTION, channels=3), 3)
+    generator = conditional_generator("batchnorm", 5)
     for layer in generator.layers:  # away from the identity it starts at, as after training
         if isinstance(layer, keras.layers.Dense):
             layer.kernel.assign(tf.random.normal(layer.kernel.shape, stddev=0.3))
